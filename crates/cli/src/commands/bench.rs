@@ -1,0 +1,118 @@
+//! `sweet bench`: timings that print figures (medians of repeated runs), never pass/fail.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use burn::prelude::*;
+use serde_json::json;
+use sweet_train::adamw::{AdamW, AdamWConfig};
+use sweet_train::loss::cross_entropy;
+use sweet_vit::{Vit, VitConfig};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Bench {
+    /// One classification training step (forward, backward, AdamW) on random data, as
+    /// ../shared/bench/torch_vit_step.py --task classify times it in PyTorch.
+    ///
+    /// Example: sweet bench step --depth 6 --width 192 --heads 3 --img-size 32 --patch 4 \
+    ///   --in-chans 3 --batch-size 64
+    Step(StepArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StepArgs {
+    #[arg(long, default_value_t = 6)]
+    pub depth: usize,
+    #[arg(long, default_value_t = 192)]
+    pub width: usize,
+    #[arg(long, default_value_t = 3)]
+    pub heads: usize,
+    #[arg(long, default_value_t = 32)]
+    pub img_size: usize,
+    #[arg(long, default_value_t = 4)]
+    pub patch: usize,
+    #[arg(long, default_value_t = 3)]
+    pub in_chans: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 10)]
+    pub classes: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Peak resident memory of this process in MiB (VmHWM), where the OS reports it.
+pub fn peak_rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Median, min and max of `times` (ms).
+pub fn summarize(times: &mut [f64]) -> (f64, f64, f64) {
+    times.sort_by(|a, b| a.total_cmp(b));
+    let n = times.len();
+    let med = if n % 2 == 1 { times[n / 2] } else { 0.5 * (times[n / 2 - 1] + times[n / 2]) };
+    (med, times[0], times[n - 1])
+}
+
+fn step(a: StepArgs) -> anyhow::Result<()> {
+    let cfg = VitConfig {
+        img_size: a.img_size,
+        patch_size: a.patch,
+        in_chans: a.in_chans,
+        embed_dim: a.width,
+        depth: a.depth,
+        num_heads: a.heads,
+        mlp_ratio: 4.0,
+        num_classes: a.classes,
+    };
+    cfg.validate().context("invalid architecture")?;
+    let device = super::device().autodiff();
+    let mut model = Vit::new(&cfg, 0, &device);
+    let mut opt = AdamW::new(AdamWConfig { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.05, grad_clip: None });
+    let x = Tensor::<4>::random([a.batch_size, a.in_chans, a.img_size, a.img_size], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+    let y: Vec<i64> = (0..a.batch_size as i64).map(|i| i % a.classes as i64).collect();
+    let y = Tensor::<1, Int>::from_data(TensorData::new(y, [a.batch_size]), &device);
+    let mut times = Vec::new();
+    for i in 0..a.warmup + a.steps {
+        let t = Instant::now();
+        let loss = cross_entropy(model.forward(x.clone()), y.clone(), 0.0);
+        let grads = loss.backward();
+        model = opt.step(model, &grads, 1e-4).0;
+        let _ = loss.into_scalar::<f32>();
+        if i >= a.warmup {
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let (med, min, max) = summarize(&mut times);
+    let params = burn::module::Module::num_params(&model);
+    let threads = std::env::var("RAYON_NUM_THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let result = json!({
+        "task": "classify", "params": params, "threads": threads, "median_ms": med, "min_ms": min, "max_ms": max,
+        "img_per_s": a.batch_size as f64 * 1e3 / med, "peak_rss_mib": peak_rss_mib(),
+    });
+    if a.json {
+        println!("{result}");
+    } else {
+        println!(
+            "RESULT task=classify sweet params={params} threads={threads} median_ms={med:.1} min_ms={min:.1} max_ms={max:.1} img_per_s={:.1} peak_rss_mib={:.0}",
+            a.batch_size as f64 * 1e3 / med,
+            peak_rss_mib().unwrap_or(f64::NAN)
+        );
+    }
+    Ok(())
+}
+
+pub fn run(cmd: Bench) -> anyhow::Result<()> {
+    match cmd {
+        Bench::Step(a) => step(a),
+    }
+}

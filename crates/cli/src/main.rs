@@ -1,0 +1,56 @@
+//! `sweet`: make Vision Transformers of any size from one self-supervised pre-training.
+//!
+//! A thin entry point: parse, run the command, print the whole error chain, exit non-zero.
+
+mod commands;
+mod data_args;
+mod progress;
+
+use clap::{Parser, Subcommand};
+
+/// sweet: timm-compatible Vision Transformers in Rust.
+///
+/// Every model sweet writes is a folder (`model.safetensors` with timm's keys + timm's
+/// `config.json`) that loads into PyTorch with
+/// `timm.create_model(cfg["architecture"], num_classes=cfg["num_classes"], **cfg["model_args"])`
+/// and `load_state_dict(..., strict=True)`.
+#[derive(Parser)]
+#[command(name = "sweet", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a ViT classifier from random (timm) init or from a model folder.
+    Train(commands::train::Args),
+    /// Top-1 accuracy (and loss) of a model folder on a dataset's test split.
+    Eval(commands::eval::Args),
+    /// Logits for an image, a folder of images, or a safetensors file of normalized images.
+    Predict(commands::predict::Args),
+    /// Write a freshly initialized model folder.
+    #[command(subcommand)]
+    Init(commands::init::Init),
+    /// Speed benchmarks that print medians (not tests).
+    #[command(subcommand)]
+    Bench(commands::bench::Bench),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(a) => commands::train::run(a),
+        Command::Eval(a) => commands::eval::run(a),
+        Command::Predict(a) => commands::predict::run(a),
+        Command::Init(a) => commands::init::run(a),
+        Command::Bench(a) => commands::bench::run(a),
+    };
+    if let Err(err) = result {
+        eprintln!("error: {err}");
+        for cause in err.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+        std::process::exit(1);
+    }
+}

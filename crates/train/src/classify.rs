@@ -1,0 +1,207 @@
+//! Supervised classification: AdamW with parameter groups, warm-up + cosine per iteration,
+//! global-norm clipping, label smoothing, evaluation every epoch, one JSON line of metrics per
+//! epoch, an atomic checkpoint every epoch and `resume` that continues a killed run exactly.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use sweet_data::{Augment, Batch, ImageSet, Loader, LoaderConfig};
+use sweet_vit::Vit;
+
+use crate::adamw::{AdamW, AdamWConfig};
+use crate::loss::{correct, cross_entropy};
+use crate::metrics::{append_jsonl, truncate_jsonl};
+use crate::run_state::{self, Progress, CHECKPOINT_FILE};
+use crate::schedule::Schedule;
+
+/// Everything that defines a classification run except the data and the model's weights.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    pub min_lr: f64,
+    pub warmup_epochs: f64,
+    pub optimizer: AdamWConfig,
+    pub label_smoothing: f64,
+    /// Zero padding for random crops (0 = off).
+    pub pad_crop: usize,
+    pub hflip: bool,
+    pub seed: u64,
+    /// Data-loading threads.
+    pub workers: usize,
+    /// Stop (as if killed) after this many epochs of this invocation; for tests of resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_after: Option<usize>,
+}
+
+/// Metrics of one epoch, as written to `metrics.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub step: usize,
+    pub lr: f64,
+    pub train_loss: f64,
+    pub train_acc: f64,
+    pub test_loss: f64,
+    pub test_acc: f64,
+    pub epoch_seconds: f64,
+    pub images_per_s: f64,
+}
+
+/// Progress reporting, implemented by the CLI (progress bars live only in the binary).
+pub trait Observer {
+    fn epoch_start(&mut self, _epoch: usize, _epochs: usize, _batches: usize) {}
+    fn step(&mut self, _loss: f64, _images_per_s: f64) {}
+    fn evaluating(&mut self) {}
+    fn epoch_end(&mut self, _metrics: &EpochMetrics) {}
+}
+
+/// No reporting.
+pub struct Silent;
+impl Observer for Silent {}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("non-finite loss ({loss}) at epoch {epoch}, step {step}; the last good checkpoint is kept in {checkpoint} (lower --lr or set --grad-clip)")]
+    NonFinite { loss: f64, epoch: usize, step: usize, checkpoint: PathBuf },
+    #[error("checkpoint: {0}")]
+    Checkpoint(#[from] run_state::CheckpointError),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub const METRICS_FILE: &str = "metrics.jsonl";
+
+/// Converts a loader batch to tensors on `device`: images `[B, C, H, W]`, labels `[B]`.
+pub fn batch_tensors(batch: &Batch, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+    let shape = [batch.batch_size, batch.channels, batch.height, batch.width];
+    let images = Tensor::from_data(TensorData::new(batch.images.clone(), shape), device);
+    let labels: Vec<i64> = batch.labels.iter().map(|&l| l as i64).collect();
+    let labels = Tensor::from_data(TensorData::new(labels, [batch.batch_size]), device);
+    (images, labels)
+}
+
+/// Mean loss and accuracy of `model` (no autodiff) over `set`.
+pub fn evaluate(model: &Vit, set: &Arc<ImageSet>, batch_size: usize, workers: usize, device: &Device) -> (f64, f64) {
+    let loader = Loader::new(
+        set.clone(),
+        LoaderConfig { batch_size, shuffle: false, drop_last: false, seed: 0, workers, augment: Augment::none() },
+    );
+    let (mut loss_sum, mut right, mut n) = (0.0, 0usize, 0usize);
+    for batch in loader.epoch(0) {
+        let (x, y) = batch_tensors(&batch, device);
+        let logits = model.forward(x);
+        loss_sum += cross_entropy(logits.clone(), y.clone(), 0.0).into_scalar::<f32>() as f64 * batch.batch_size as f64;
+        right += correct(logits, y);
+        n += batch.batch_size;
+    }
+    (loss_sum / n.max(1) as f64, right as f64 / n.max(1) as f64)
+}
+
+/// Trains `model` (on an autodiff device) and returns it with the metrics of every epoch run.
+/// With `resume`, model, optimizer and counters come from `out/checkpoint.safetensors`.
+pub fn train(
+    cfg: &TrainConfig,
+    mut model: Vit,
+    train_set: Arc<ImageSet>,
+    test_set: Arc<ImageSet>,
+    out: &Path,
+    resume: bool,
+    observer: &mut dyn Observer,
+) -> Result<(Vit, Vec<EpochMetrics>), TrainError> {
+    let device = model.cls_token.device();
+    let loader = Loader::new(
+        train_set.clone(),
+        LoaderConfig {
+            batch_size: cfg.batch_size,
+            shuffle: true,
+            drop_last: true,
+            seed: cfg.seed,
+            workers: cfg.workers,
+            augment: Augment { pad_crop: cfg.pad_crop, hflip: cfg.hflip },
+        },
+    );
+    let batches = loader.num_batches();
+    if batches == 0 {
+        return Err(TrainError::Invalid(format!(
+            "the training set has {} images, fewer than one batch of {}: lower --batch-size",
+            train_set.len, cfg.batch_size
+        )));
+    }
+    let schedule = Schedule {
+        lr: cfg.lr,
+        min_lr: cfg.min_lr,
+        warmup_steps: (cfg.warmup_epochs * batches as f64).round() as usize,
+        total_steps: cfg.epochs * batches,
+    };
+    let mut opt = AdamW::new(cfg.optimizer.clone());
+    let checkpoint = out.join(CHECKPOINT_FILE);
+    let metrics_path = out.join(METRICS_FILE);
+    let io = |path: &Path| { let path = path.to_path_buf(); move |source| TrainError::Io { path, source } };
+    let mut progress = Progress { epoch: 0, step: 0 };
+    if resume {
+        (model, progress) = run_state::load(&checkpoint, model, &mut opt)?;
+        truncate_jsonl(&metrics_path, progress.epoch).map_err(io(&metrics_path))?;
+    } else {
+        std::fs::create_dir_all(out).map_err(io(out))?;
+        let _ = std::fs::remove_file(&metrics_path);
+    }
+    let mut history = Vec::new();
+    let mut run_this_call = 0;
+    while progress.epoch < cfg.epochs {
+        if cfg.stop_after.is_some_and(|s| run_this_call >= s) {
+            break;
+        }
+        let epoch = progress.epoch;
+        observer.epoch_start(epoch, cfg.epochs, batches);
+        let start = Instant::now();
+        let (mut loss_sum, mut right, mut seen) = (0.0, 0usize, 0usize);
+        let mut lr = schedule.lr_at(progress.step);
+        for batch in loader.epoch(epoch) {
+            lr = schedule.lr_at(progress.step);
+            let (x, y) = batch_tensors(&batch, &device);
+            let logits = model.forward(x);
+            let loss = cross_entropy(logits.clone(), y.clone(), cfg.label_smoothing);
+            let loss_value = loss.clone().into_scalar::<f32>() as f64;
+            if !loss_value.is_finite() {
+                return Err(TrainError::NonFinite { loss: loss_value, epoch, step: progress.step, checkpoint });
+            }
+            right += correct(logits.detach(), y);
+            let grads = loss.backward();
+            model = opt.step(model, &grads, lr).0;
+            progress.step += 1;
+            seen += batch.batch_size;
+            loss_sum += loss_value * batch.batch_size as f64;
+            observer.step(loss_value, seen as f64 / start.elapsed().as_secs_f64());
+        }
+        let train_seconds = start.elapsed().as_secs_f64();
+        observer.evaluating();
+        let (test_loss, test_acc) = evaluate(&model.valid(), &test_set, cfg.batch_size.max(256), cfg.workers, &device.clone().inner());
+        progress.epoch += 1;
+        let m = EpochMetrics {
+            epoch: progress.epoch,
+            step: progress.step,
+            lr,
+            train_loss: loss_sum / seen as f64,
+            train_acc: right as f64 / seen as f64,
+            test_loss,
+            test_acc,
+            epoch_seconds: start.elapsed().as_secs_f64(),
+            images_per_s: seen as f64 / train_seconds,
+        };
+        // Metrics first: a kill between the two leaves an extra line that resume truncates.
+        append_jsonl(&metrics_path, &m).map_err(io(&metrics_path))?;
+        run_state::save(&checkpoint, &model, &opt, progress)?;
+        observer.epoch_end(&m);
+        history.push(m);
+        run_this_call += 1;
+    }
+    Ok((model, history))
+}

@@ -1,0 +1,66 @@
+//! The ViT's math on plain tensors, weights in PyTorch layout (`[out, in]`).
+
+use burn::prelude::*;
+use burn::tensor::activation::gelu;
+use burn::tensor::module::{attention as sdpa, layer_norm as ln};
+
+/// LayerNorm epsilon used everywhere in timm's ViT.
+pub const LN_EPS: f64 = 1e-6;
+
+/// `x @ weight^T + bias`. x: `[..., in]`, weight: `[out, in]`, bias: `[out]` -> `[..., out]`.
+pub fn linear<const D: usize>(x: Tensor<D>, weight: Tensor<2>, bias: Tensor<1>) -> Tensor<D> {
+    burn::tensor::module::linear(x, weight.transpose(), Some(bias))
+}
+
+/// LayerNorm over the last dim with eps 1e-6. x: `[..., D]`, weight/bias: `[D]`.
+pub fn layer_norm<const D: usize>(x: Tensor<D>, weight: Tensor<1>, bias: Tensor<1>) -> Tensor<D> {
+    ln(x, weight, Some(bias), LN_EPS)
+}
+
+/// Multi-head self-attention with a fused qkv projection, timm's layout.
+///
+/// x: `[B, N, D]`; qkv_w: `[3D, D]` with rows `[q | k | v]`, each head-major; proj_w: `[D, D]`.
+/// Returns `[B, N, D]`.
+pub fn attention(
+    x: Tensor<3>,
+    qkv_w: Tensor<2>,
+    qkv_b: Tensor<1>,
+    proj_w: Tensor<2>,
+    proj_b: Tensor<1>,
+    num_heads: usize,
+) -> Tensor<3> {
+    let [b, n, d] = x.dims();
+    let hd = d / num_heads;
+    // [B, N, 3D] -> [B, N, 3, H, hd] -> [3, B, H, N, hd]
+    let qkv = linear(x, qkv_w, qkv_b)
+        .reshape([b, n, 3, num_heads, hd])
+        .permute([2, 0, 3, 1, 4]);
+    let mut parts = qkv.chunk(3, 0).into_iter().map(|t| t.squeeze_dim::<4>(0));
+    let (q, k, v) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+    // softmax(q k^T / sqrt(hd)) v : [B, H, N, hd]
+    let out = sdpa(q, k, v, None, None, Default::default());
+    let out = out.swap_dims(1, 2).reshape([b, n, d]);
+    linear(out, proj_w, proj_b)
+}
+
+/// The MLP: fc2(GELU_erf(fc1(x))). fc1_w: `[hidden, D]`, fc2_w: `[D, hidden]`.
+pub fn mlp<const D: usize>(
+    x: Tensor<D>,
+    fc1_w: Tensor<2>,
+    fc1_b: Tensor<1>,
+    fc2_w: Tensor<2>,
+    fc2_b: Tensor<1>,
+) -> Tensor<D> {
+    linear(gelu(linear(x, fc1_w, fc1_b)), fc2_w, fc2_b)
+}
+
+/// Cuts images into flattened patches in the order a conv weight `[D, C, p, p]` flattens:
+/// `[B, C, H, W]` -> `[B, N, C*p*p]`, patches row-major over the grid.
+pub fn patchify_conv_order(images: Tensor<4>, patch: usize) -> Tensor<3> {
+    let [b, c, h, w] = images.dims();
+    let (gh, gw) = (h / patch, w / patch);
+    images
+        .reshape([b, c, gh, patch, gw, patch])
+        .permute([0, 2, 4, 1, 3, 5])
+        .reshape([b, gh * gw, c * patch * patch])
+}
