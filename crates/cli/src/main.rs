@@ -8,6 +8,11 @@ mod progress;
 
 use clap::{Parser, Subcommand};
 
+// burn allocates a fresh buffer for nearly every op; glibc's malloc returns large ones to the
+// OS and page-faults them back in on the next step (FRAMEWORK.md trap 2). mimalloc reuses them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// sweet: timm-compatible Vision Transformers in Rust.
 ///
 /// Every model sweet writes is a folder (`model.safetensors` with timm's keys + timm's

@@ -212,8 +212,17 @@ const FASHION_CLASSES: [&str; 10] = [
     "Ankle boot",
 ];
 
-/// Opens one split of a dataset from the folder `dir` (see the crate README / [`DatasetKind`]
-/// for the expected files). `opts` is used by [`DatasetKind::ImageFolder`] only.
+/// Opens one split of a dataset from the folder `dir`. `opts` is used by
+/// [`DatasetKind::ImageFolder`] only.
+///
+/// - mnist / fashion-mnist: `{train,t10k}-images-idx3-ubyte` + `{train,t10k}-labels-idx1-ubyte`,
+///   each raw or `.gz` (raw tried first). `[N, 1, 28, 28]`; mean/std 0.1307/0.3081 (MNIST),
+///   0.2860/0.3530 (Fashion-MNIST).
+/// - cifar10: `data_batch_{1..5}.bin` (train) or `test_batch.bin` (test), in `dir` or
+///   `dir/cifar-10-batches-bin`; `[N, 3, 32, 32]`; class names from `batches.meta.txt` if present.
+/// - imagefolder: see [`crate::image_folder`].
+///
+/// Every problem with the files is a [`DataError`] naming the file.
 pub fn open(
     kind: DatasetKind,
     dir: &Path,

@@ -4,7 +4,7 @@
 //!   image folder into an [`ImageSet`]: `u8` pixels `[N, C, H, W]` plus `u32` labels.
 //! - [`Loader`] turns an [`ImageSet`] into seeded, in-order [`Batch`]es of normalized `f32`
 //!   `[B, C, H, W]`, built by worker threads, with optional [`Augment`]ation.
-//! - [`labels_per_class`] draws a seeded, stratified subset; [`synthetic`] makes a learnable toy
+//! - [`labels_per_class`] draws a seeded, stratified subset; [`synthetic()`] makes a learnable toy
 //!   set; [`write_idx`] writes IDX files (for end-to-end tests).
 //!
 //! Every problem with input files is a [`DataError`] naming the file; nothing panics on bad input.

@@ -27,7 +27,7 @@ pub fn derive(parts: &[u64]) -> u64 {
     h
 }
 
-/// A ChaCha8 RNG seeded by [`derive`]`(parts)`.
+/// A ChaCha8 RNG seeded by [`derive()`]`(parts)`.
 pub fn rng(parts: &[u64]) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(derive(parts))
 }
