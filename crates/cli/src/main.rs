@@ -30,6 +30,8 @@ struct Cli {
 enum Command {
     /// Train a ViT classifier from random (timm) init or from a model folder.
     Train(commands::train::Args),
+    /// Pre-train a weight template (or a dense ViT) without labels, by masked autoencoding.
+    Pretrain(commands::pretrain::Args),
     /// Top-1 accuracy (and loss) of a model folder on a dataset's test split.
     Eval(commands::eval::Args),
     /// Logits for an image, a folder of images, or a safetensors file of normalized images.
@@ -46,6 +48,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(a) => commands::train::run(a),
+        Command::Pretrain(a) => commands::pretrain::run(a),
         Command::Eval(a) => commands::eval::run(a),
         Command::Predict(a) => commands::predict::run(a),
         Command::Init(a) => commands::init::run(a),

@@ -59,6 +59,7 @@ pub trait Observer {
     fn step(&mut self, _loss: f64, _images_per_s: f64) {}
     fn evaluating(&mut self) {}
     fn epoch_end(&mut self, _metrics: &EpochMetrics) {}
+    fn pretrain_epoch_end(&mut self, _metrics: &crate::pretrain::PretrainMetrics) {}
 }
 
 /// No reporting.

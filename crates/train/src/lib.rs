@@ -6,5 +6,6 @@ pub mod adamw;
 pub mod classify;
 pub mod loss;
 pub mod metrics;
+pub mod pretrain;
 pub mod run_state;
 pub mod schedule;

@@ -7,6 +7,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod encoder;
 pub mod init;
 pub mod layers;
 pub mod model;
@@ -14,4 +15,5 @@ pub mod names;
 pub mod tensor_file;
 
 pub use config::{ConfigError, VitConfig};
+pub use encoder::Encoder;
 pub use model::Vit;

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod eval;
 pub mod init;
 pub mod predict;
+pub mod pretrain;
 pub mod train;
 
 use std::path::Path;

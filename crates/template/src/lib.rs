@@ -1,0 +1,23 @@
+//! The SWEET weight template (METHOD.md sections 3 and 4).
+//!
+//! The 12 `D x D` blocks of every layer (q, k, v, o, four slices of fc1, four of fc2), stacked
+//! into `W [12L, D, D]`, are constrained to the Tucker form `W = G x1 X x2 U x3 V`:
+//! a template `G [r1, r2, r3]` shared by every model size and scalers `X [12L, r1]` (depth),
+//! `U [D, r2]` (inner width) and `V [D, r3]` (residual width).
+//!
+//! - [`tucker`]: composition and the block layout (timm's weights <-> `W`).
+//! - [`factors`]: factor initialization at timm's scale.
+//! - [`sws`]: width-wise stochastic scaling (training only).
+//! - [`model`]: a ViT whose block weights are composed from the factors on every forward.
+//! - [`file`]: the template file (`template.safetensors`).
+
+pub mod config;
+pub mod factors;
+pub mod file;
+pub mod model;
+pub mod sws;
+pub mod tucker;
+
+pub use config::{Orientation, TemplateConfig, TemplateError};
+pub use model::{ComposedWeights, TemplatedEncoder, TemplatedVit};
+pub use sws::{SwsDraw, SwsMode};
