@@ -17,6 +17,48 @@ pub enum Bench {
     /// Example: sweet bench step --depth 6 --width 192 --heads 3 --img-size 32 --patch 4 \
     ///   --in-chans 3 --batch-size 64
     Step(StepArgs),
+    /// Composing every block weight of a templated ViT from (G, X, U, V), full ranks r2 = r3 = D
+    /// (METHOD.md: well under a second for ViT-S on a laptop CPU).
+    ///
+    /// Example (ViT-S): sweet bench compose --depth 12 --width 384 --heads 6 --rank1 48
+    Compose(ComposeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ComposeArgs {
+    #[arg(long, default_value_t = 12)]
+    pub depth: usize,
+    #[arg(long, default_value_t = 384)]
+    pub width: usize,
+    #[arg(long, default_value_t = 6)]
+    pub heads: usize,
+    #[arg(long, default_value_t = 48)]
+    pub rank1: usize,
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+}
+
+fn compose(a: ComposeArgs) -> anyhow::Result<()> {
+    let vit = VitConfig { img_size: 224, patch_size: 16, in_chans: 3, embed_dim: a.width, depth: a.depth, num_heads: a.heads, mlp_ratio: 4.0, num_classes: 0 };
+    let cfg = sweet_template::TemplateConfig { ranks: [a.rank1, a.width, a.width], ..sweet_template::TemplateConfig::with_default_ranks(vit) };
+    let model = sweet_template::TemplatedVit::new(&cfg, 0, &super::device())?;
+    let mut times = Vec::new();
+    for i in 0..a.warmup + a.steps {
+        let t = Instant::now();
+        let w = model.compose(&sweet_template::SwsDraw::Full);
+        let _ = w.blocks.fc2.into_data();
+        if i >= a.warmup {
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let (med, min, max) = summarize(&mut times);
+    println!(
+        "RESULT task=compose depth={} width={} ranks=[{}, {}, {}] median_ms={med:.1} min_ms={min:.1} max_ms={max:.1} peak_rss_mib={:.0}",
+        a.depth, a.width, a.rank1, a.width, a.width, peak_rss_mib().unwrap_or(f64::NAN)
+    );
+    Ok(())
 }
 
 #[derive(clap::Args, Debug)]
@@ -114,5 +156,6 @@ fn step(a: StepArgs) -> anyhow::Result<()> {
 pub fn run(cmd: Bench) -> anyhow::Result<()> {
     match cmd {
         Bench::Step(a) => step(a),
+        Bench::Compose(a) => compose(a),
     }
 }
