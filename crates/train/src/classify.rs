@@ -80,6 +80,28 @@ pub enum TrainError {
 
 pub const METRICS_FILE: &str = "metrics.jsonl";
 
+/// Starts or resumes the run in `out`: with `resume`, model, optimizer and counters come from
+/// its checkpoint and metrics lines past that epoch are dropped; otherwise `out` is created and
+/// any old metrics file removed. Shared by the classification and pre-training loops.
+pub(crate) fn open_run<M: burn::module::Module>(
+    out: &Path,
+    resume: bool,
+    model: M,
+    opt: &mut AdamW,
+) -> Result<(M, Progress), TrainError> {
+    let metrics_path = out.join(METRICS_FILE);
+    let io = |path: &Path, source| TrainError::Io { path: path.to_path_buf(), source };
+    if resume {
+        let (model, progress) = run_state::load(&out.join(CHECKPOINT_FILE), model, opt)?;
+        truncate_jsonl(&metrics_path, progress.epoch).map_err(|e| io(&metrics_path, e))?;
+        Ok((model, progress))
+    } else {
+        std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
+        let _ = std::fs::remove_file(&metrics_path);
+        Ok((model, Progress { epoch: 0, step: 0 }))
+    }
+}
+
 /// Converts a loader batch to tensors on `device`: images `[B, C, H, W]`, labels `[B]`.
 pub fn batch_tensors(batch: &Batch, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
     let shape = [batch.batch_size, batch.channels, batch.height, batch.width];
@@ -146,14 +168,9 @@ pub fn train(
     let checkpoint = out.join(CHECKPOINT_FILE);
     let metrics_path = out.join(METRICS_FILE);
     let io = |path: &Path| { let path = path.to_path_buf(); move |source| TrainError::Io { path, source } };
-    let mut progress = Progress { epoch: 0, step: 0 };
-    if resume {
-        (model, progress) = run_state::load(&checkpoint, model, &mut opt)?;
-        truncate_jsonl(&metrics_path, progress.epoch).map_err(io(&metrics_path))?;
-    } else {
-        std::fs::create_dir_all(out).map_err(io(out))?;
-        let _ = std::fs::remove_file(&metrics_path);
-    }
+    let progress;
+    (model, progress) = open_run(out, resume, model, &mut opt)?;
+    let mut progress = progress;
     let mut history = Vec::new();
     let mut run_this_call = 0;
     while progress.epoch < cfg.epochs {

@@ -26,8 +26,8 @@ use sweet_vit::{Vit, VitConfig};
 
 use crate::adamw::{AdamW, AdamWConfig};
 use crate::classify::{batch_tensors, Observer, TrainError, METRICS_FILE};
-use crate::metrics::{append_jsonl, truncate_jsonl};
-use crate::run_state::{self, Progress, CHECKPOINT_FILE};
+use crate::metrics::append_jsonl;
+use crate::run_state::{self, CHECKPOINT_FILE};
 use crate::schedule::Schedule;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -243,14 +243,9 @@ pub fn pretrain<M: MaeModel>(
         let path = path.to_path_buf();
         move |source| TrainError::Io { path, source }
     };
-    let mut progress = Progress { epoch: 0, step: 0 };
-    if resume {
-        (model, progress) = run_state::load(&checkpoint, model, &mut opt)?;
-        truncate_jsonl(&metrics_path, progress.epoch).map_err(io(&metrics_path))?;
-    } else {
-        std::fs::create_dir_all(out).map_err(io(out))?;
-        let _ = std::fs::remove_file(&metrics_path);
-    }
+    let progress;
+    (model, progress) = crate::classify::open_run(out, resume, model, &mut opt)?;
+    let mut progress = progress;
     let grids = out.join("reconstructions");
     std::fs::create_dir_all(&grids).map_err(io(&grids))?;
     let sws = cfg.template.as_ref().map(|t| (t.sws, t.clone()));

@@ -24,6 +24,14 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result
     sweet_vit::tensor_file::atomic_write(path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
 }
 
+/// Reads the settings file `name` of the run folder `out`, for `--resume`.
+pub fn read_run<T: serde::de::DeserializeOwned>(out: &Path, name: &str) -> anyhow::Result<T> {
+    let path = out.join(name);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("--resume needs {} (was the run started with this --out?)", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
 /// Prints the final result: one JSON line on stdout with `--json`, else `key: value` lines.
 pub fn print_result(json: bool, value: &serde_json::Value) {
     if json {

@@ -1,6 +1,6 @@
 //! `sweet pretrain`: MAE pre-training of a weight template (or of a dense ViT with `--dense`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -150,16 +150,10 @@ fn fresh(a: &Args, chans: usize, img: usize) -> anyhow::Result<Run> {
     Ok(Run { data: kind.name().into(), data_dir: dir, data_img_size: a.data.data_img_size, data_channels: a.data.data_channels, train_images: a.train_images, pretrain })
 }
 
-fn read_run(out: &Path) -> anyhow::Result<Run> {
-    let path = out.join(RUN_FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("--resume needs {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
-}
-
 pub fn run(a: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let run = if a.resume {
-        read_run(&a.out)?
+        super::read_run(&a.out, RUN_FILE)?
     } else {
         if a.out.join(sweet_train::run_state::CHECKPOINT_FILE).exists() {
             bail!("{} already holds a run: pass --resume to continue it, or choose another --out", a.out.display());

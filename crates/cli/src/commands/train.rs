@@ -1,6 +1,6 @@
 //! `sweet train`: supervised classification, from random init or an existing model folder.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -158,17 +158,10 @@ fn fresh_config(a: &Args, classes: usize, chans: usize, img: usize) -> anyhow::R
     })
 }
 
-fn read_run(out: &Path) -> anyhow::Result<RunConfig> {
-    let path = out.join(RUN_FILE);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("--resume needs {} (was the run started with this --out?)", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
-}
-
 pub fn run(a: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let run = if a.resume {
-        let r = read_run(&a.out)?;
+        let r = super::read_run(&a.out, RUN_FILE)?;
         eprintln!("resuming {} (settings from {})", a.out.display(), a.out.join(RUN_FILE).display());
         r
     } else {
