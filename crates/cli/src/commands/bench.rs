@@ -22,6 +22,16 @@ pub enum Bench {
     ///
     /// Example (ViT-S): sweet bench compose --depth 12 --width 384 --heads 6 --rank1 48
     Compose(ComposeArgs),
+    /// One templated MAE pre-training step (compose, encoder on the visible patches, decoder,
+    /// backward, AdamW), as ../shared/bench/torch_vit_step.py --task mae times a dense MAE.
+    ///
+    /// Example: sweet bench mae-step --depth 8 --width 128 --heads 4 --img-size 28 --patch 4 \
+    ///   --in-chans 1 --batch-size 64 --rank1 48
+    MaeStep(MaeStepArgs),
+    /// Inference throughput of a dense ViT (forward only, no autodiff).
+    ///
+    /// Example: sweet bench predict --depth 6 --width 192 --heads 3 --img-size 32 --batch-size 256
+    Predict(StepArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -105,6 +115,153 @@ pub fn summarize(times: &mut [f64]) -> (f64, f64, f64) {
     (med, times[0], times[n - 1])
 }
 
+/// Runs `f` `warmup + steps` times and returns the timed milliseconds of the last `steps`.
+fn time_runs(warmup: usize, steps: usize, mut f: impl FnMut()) -> Vec<f64> {
+    let mut times = Vec::with_capacity(steps);
+    for i in 0..warmup + steps {
+        let t = Instant::now();
+        f();
+        if i >= warmup {
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    times
+}
+
+fn threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Prints one `RESULT task=... median_ms=...` line (or one JSON line with `--json`).
+fn report(task: &str, params: usize, batch: usize, mut times: Vec<f64>, json_out: bool) {
+    let (med, min, max) = summarize(&mut times);
+    let threads = threads();
+    let img_per_s = batch as f64 * 1e3 / med;
+    let rss = peak_rss_mib();
+    if json_out {
+        println!("{}", json!({ "task": task, "params": params, "threads": threads, "median_ms": med, "min_ms": min, "max_ms": max, "img_per_s": img_per_s, "peak_rss_mib": rss }));
+    } else {
+        println!(
+            "RESULT task={task} sweet params={params} threads={threads} median_ms={med:.1} min_ms={min:.1} max_ms={max:.1} img_per_s={img_per_s:.1} peak_rss_mib={:.0}",
+            rss.unwrap_or(f64::NAN)
+        );
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct MaeStepArgs {
+    #[arg(long, default_value_t = 8)]
+    pub depth: usize,
+    #[arg(long, default_value_t = 128)]
+    pub width: usize,
+    #[arg(long, default_value_t = 4)]
+    pub heads: usize,
+    #[arg(long, default_value_t = 28)]
+    pub img_size: usize,
+    #[arg(long, default_value_t = 4)]
+    pub patch: usize,
+    #[arg(long, default_value_t = 1)]
+    pub in_chans: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 48)]
+    pub rank1: usize,
+    /// Default: the width.
+    #[arg(long)]
+    pub rank2: Option<usize>,
+    /// Default: the width.
+    #[arg(long)]
+    pub rank3: Option<usize>,
+    /// Width-wise stochastic scaling mode of the timed steps.
+    #[arg(long, default_value = "nested")]
+    pub sws: sweet_template::SwsMode,
+    /// Time a dense (unconstrained) MAE instead, as `sweet pretrain --dense` trains.
+    #[arg(long)]
+    pub dense: bool,
+    #[arg(long, default_value_t = 0.75)]
+    pub mask_ratio: f64,
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
+    use rand::SeedableRng;
+    use sweet_train::pretrain::{DenseMae, MaeModel, PretrainConfig, TemplatedMae};
+    let vit = VitConfig { img_size: a.img_size, patch_size: a.patch, in_chans: a.in_chans, embed_dim: a.width, depth: a.depth, num_heads: a.heads, mlp_ratio: 4.0, num_classes: 0 };
+    vit.validate().context("invalid architecture")?;
+    let tcfg = sweet_template::TemplateConfig {
+        ranks: [a.rank1, a.rank2.unwrap_or(a.width), a.rank3.unwrap_or(a.width)],
+        sws: a.sws,
+        ..sweet_template::TemplateConfig::with_default_ranks(vit.clone())
+    };
+    tcfg.validate().context("invalid template")?;
+    let optimizer = AdamWConfig { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.05, grad_clip: None };
+    let cfg = PretrainConfig {
+        vit,
+        template: (!a.dense).then(|| tcfg.clone()),
+        decoder: Default::default(),
+        mask_ratio: a.mask_ratio,
+        epochs: 1,
+        batch_size: a.batch_size,
+        lr: 1e-4,
+        min_lr: 0.0,
+        warmup_epochs: 0.0,
+        optimizer: optimizer.clone(),
+        seed: 0,
+        workers: 1,
+        eval_images: 0,
+        stop_after: None,
+    };
+    let device = super::device().autodiff();
+    let x = Tensor::<4>::random([a.batch_size, a.in_chans, a.img_size, a.img_size], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+    let n = cfg.vit.num_patches();
+    let mut opt = AdamW::new(optimizer);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let mut step_count = 0u64;
+    fn timed<M: MaeModel>(model: M, a: &MaeStepArgs, mut next: impl FnMut() -> (sweet_mae::masking::MaskPlan, sweet_template::SwsDraw), x: &Tensor<4>, opt: &mut AdamW) -> (Vec<f64>, usize) {
+        let mut slot = Some(model);
+        let times = time_runs(a.warmup, a.steps, || {
+            let model = slot.take().expect("model is put back every step");
+            let (plan, draw) = next();
+            let (loss, _) = model.step_loss(x.clone(), &plan, &draw);
+            let grads = loss.backward();
+            slot = Some(opt.step(model, &grads, 1e-4).0);
+            let _ = loss.into_scalar::<f32>();
+        });
+        (times, burn::module::Module::num_params(slot.as_ref().expect("model")))
+    }
+    let mut next = || {
+        step_count += 1;
+        let plan = sweet_mae::masking::random_masking(a.batch_size, n, a.mask_ratio, step_count);
+        let draw = if a.dense { sweet_template::SwsDraw::Full } else { a.sws.draw(&tcfg, &mut rng) };
+        (plan, draw)
+    };
+    let (times, params) = if a.dense {
+        timed(DenseMae::new(&cfg, &device), &a, &mut next, &x, &mut opt)
+    } else {
+        timed(TemplatedMae::new(&cfg, &tcfg, &device)?, &a, &mut next, &x, &mut opt)
+    };
+    report(if a.dense { "mae-dense" } else { "mae" }, params, a.batch_size, times, a.json);
+    Ok(())
+}
+
+fn predict(a: StepArgs) -> anyhow::Result<()> {
+    let cfg = VitConfig { img_size: a.img_size, patch_size: a.patch, in_chans: a.in_chans, embed_dim: a.width, depth: a.depth, num_heads: a.heads, mlp_ratio: 4.0, num_classes: a.classes };
+    cfg.validate().context("invalid architecture")?;
+    let device = super::device();
+    let model = Vit::new(&cfg, 0, &device);
+    let x = Tensor::<4>::random([a.batch_size, a.in_chans, a.img_size, a.img_size], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+    let times = time_runs(a.warmup, a.steps, || {
+        let _ = model.forward(x.clone()).into_data();
+    });
+    report("predict", burn::module::Module::num_params(&model), a.batch_size, times, a.json);
+    Ok(())
+}
+
 fn step(a: StepArgs) -> anyhow::Result<()> {
     let cfg = VitConfig {
         img_size: a.img_size,
@@ -118,38 +275,19 @@ fn step(a: StepArgs) -> anyhow::Result<()> {
     };
     cfg.validate().context("invalid architecture")?;
     let device = super::device().autodiff();
-    let mut model = Vit::new(&cfg, 0, &device);
     let mut opt = AdamW::new(AdamWConfig { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.05, grad_clip: None });
     let x = Tensor::<4>::random([a.batch_size, a.in_chans, a.img_size, a.img_size], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
     let y: Vec<i64> = (0..a.batch_size as i64).map(|i| i % a.classes as i64).collect();
     let y = Tensor::<1, Int>::from_data(TensorData::new(y, [a.batch_size]), &device);
-    let mut times = Vec::new();
-    for i in 0..a.warmup + a.steps {
-        let t = Instant::now();
+    let mut slot = Some(Vit::new(&cfg, 0, &device));
+    let times = time_runs(a.warmup, a.steps, || {
+        let model = slot.take().expect("model is put back every step");
         let loss = cross_entropy(model.forward(x.clone()), y.clone(), 0.0);
         let grads = loss.backward();
-        model = opt.step(model, &grads, 1e-4).0;
+        slot = Some(opt.step(model, &grads, 1e-4).0);
         let _ = loss.into_scalar::<f32>();
-        if i >= a.warmup {
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-    }
-    let (med, min, max) = summarize(&mut times);
-    let params = burn::module::Module::num_params(&model);
-    let threads = std::env::var("RAYON_NUM_THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let result = json!({
-        "task": "classify", "params": params, "threads": threads, "median_ms": med, "min_ms": min, "max_ms": max,
-        "img_per_s": a.batch_size as f64 * 1e3 / med, "peak_rss_mib": peak_rss_mib(),
     });
-    if a.json {
-        println!("{result}");
-    } else {
-        println!(
-            "RESULT task=classify sweet params={params} threads={threads} median_ms={med:.1} min_ms={min:.1} max_ms={max:.1} img_per_s={:.1} peak_rss_mib={:.0}",
-            a.batch_size as f64 * 1e3 / med,
-            peak_rss_mib().unwrap_or(f64::NAN)
-        );
-    }
+    report("classify", burn::module::Module::num_params(slot.as_ref().expect("model")), a.batch_size, times, a.json);
     Ok(())
 }
 
@@ -157,5 +295,7 @@ pub fn run(cmd: Bench) -> anyhow::Result<()> {
     match cmd {
         Bench::Step(a) => step(a),
         Bench::Compose(a) => compose(a),
+        Bench::MaeStep(a) => mae_step(a),
+        Bench::Predict(a) => predict(a),
     }
 }
