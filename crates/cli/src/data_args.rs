@@ -27,16 +27,28 @@ pub struct DataArgs {
 impl DataArgs {
     /// The dataset kind and folder, or an error saying which flag is missing.
     pub fn source(&self) -> anyhow::Result<(DatasetKind, PathBuf)> {
-        let kind = self.data.context("--data is required (mnist, fashion-mnist, cifar10 or imagefolder)")?;
-        let dir = self.data_dir.clone().context("--data-dir is required (the folder holding the dataset files)")?;
+        let kind = self
+            .data
+            .context("--data is required (mnist, fashion-mnist, cifar10 or imagefolder)")?;
+        let dir = self
+            .data_dir
+            .clone()
+            .context("--data-dir is required (the folder holding the dataset files)")?;
         Ok((kind, dir))
     }
 
     pub fn open(&self, split: Split) -> anyhow::Result<Arc<ImageSet>> {
         let (kind, dir) = self.source()?;
-        let opts = OpenOptions { img_size: self.data_img_size, channels: self.data_channels };
-        let set = open(kind, &dir, split, &opts)
-            .with_context(|| format!("reading the {split:?} split of {kind} from {}", dir.display()))?;
+        let opts = OpenOptions {
+            img_size: self.data_img_size,
+            channels: self.data_channels,
+        };
+        let set = open(kind, &dir, split, &opts).with_context(|| {
+            format!(
+                "reading the {split:?} split of {kind} from {}",
+                dir.display()
+            )
+        })?;
         Ok(Arc::new(set))
     }
 }

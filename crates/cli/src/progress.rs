@@ -47,7 +47,11 @@ impl Observer for Bars {
             m.epoch, m.train_loss, 100.0 * m.train_acc, m.test_loss, 100.0 * m.test_acc, m.epoch_seconds, m.images_per_s
         );
         // With --json, stdout carries only the final result line.
-        if self.json { eprintln!("{line}") } else { println!("{line}") }
+        if self.json {
+            eprintln!("{line}")
+        } else {
+            println!("{line}")
+        }
     }
     fn pretrain_epoch_end(&mut self, m: &PretrainMetrics) {
         if let Some(b) = self.bar.take() {
@@ -57,6 +61,10 @@ impl Observer for Bars {
             "epoch {:>3}  masked-patch loss train {:.4} test {:.4}  lr {:.2e}  {:.1}s  {:.0} img/s",
             m.epoch, m.train_loss, m.test_loss, m.lr, m.epoch_seconds, m.images_per_s
         );
-        if self.json { eprintln!("{line}") } else { println!("{line}") }
+        if self.json {
+            eprintln!("{line}")
+        } else {
+            println!("{line}")
+        }
     }
 }

@@ -7,7 +7,11 @@ use safetensors::SafeTensors;
 use serde_json::Value;
 
 fn sweet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sweet")).args(args).env("RAYON_NUM_THREADS", "2").output().expect("binary runs")
+    Command::new(env!("CARGO_BIN_EXE_sweet"))
+        .args(args)
+        .env("RAYON_NUM_THREADS", "2")
+        .output()
+        .expect("binary runs")
 }
 
 /// Runs and expects success; returns the last stdout line parsed as JSON (`--json`).
@@ -24,11 +28,15 @@ fn sweet_json(args: &[&str]) -> Value {
 /// learned by a ViT in a few hundred steps: timm with the same recipe stays at chance too.)
 fn toy(n: usize, seed: u64) -> sweet_data::ImageSet {
     let mut set = sweet_data::synthetic(n, 1, 16, 16, 10, seed);
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     for i in 0..n {
         let level = 20 + 22 * set.labels[i] as i32;
         for p in &mut set.pixels[i * 256..(i + 1) * 256] {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let noise = ((state >> 33) % 21) as i32 - 10;
             *p = (level + noise).clamp(0, 255) as u8;
         }
@@ -48,15 +56,47 @@ fn tiny_mnist(dir: &Path) -> PathBuf {
 fn tensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<u8>)> {
     let bytes = std::fs::read(path).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    let mut v: Vec<_> = st.tensors().into_iter().map(|(k, t)| (k, t.shape().to_vec(), t.data().to_vec())).collect();
+    let mut v: Vec<_> = st
+        .tensors()
+        .into_iter()
+        .map(|(k, t)| (k, t.shape().to_vec(), t.data().to_vec()))
+        .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
 
-const TINY: &[&str] = &["--depth", "2", "--width", "32", "--heads", "2", "--patch", "4", "--batch-size", "16", "--lr", "3e-3", "--warmup-epochs", "0.5", "--workers", "2"];
+const TINY: &[&str] = &[
+    "--depth",
+    "2",
+    "--width",
+    "32",
+    "--heads",
+    "2",
+    "--patch",
+    "4",
+    "--batch-size",
+    "16",
+    "--lr",
+    "3e-3",
+    "--warmup-epochs",
+    "0.5",
+    "--workers",
+    "2",
+];
 
 fn train_args<'a>(data: &'a str, out: &'a str, epochs: &'a str) -> Vec<&'a str> {
-    let mut a = vec!["train", "--data", "mnist", "--data-dir", data, "--epochs", epochs, "--out", out, "--json"];
+    let mut a = vec![
+        "train",
+        "--data",
+        "mnist",
+        "--data-dir",
+        data,
+        "--epochs",
+        epochs,
+        "--out",
+        out,
+        "--json",
+    ];
     a.extend_from_slice(TINY);
     a
 }
@@ -65,14 +105,47 @@ fn train_args<'a>(data: &'a str, out: &'a str, epochs: &'a str) -> Vec<&'a str> 
 fn init_random_writes_a_timm_model_folder() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("m");
-    let r = sweet_json(&["init", "random", "--img-size", "16", "--in-chans", "3", "--patch", "4", "--depth", "2", "--width", "32", "--heads", "2", "--classes", "5", "--out", out.to_str().unwrap(), "--json"]);
-    assert_eq!(r["parameters"], 2 * 12_704 + 32 * 48 + 32 + 32 + 17 * 32 + 64 + 5 * 32 + 5);
-    let cfg: Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    let r = sweet_json(&[
+        "init",
+        "random",
+        "--img-size",
+        "16",
+        "--in-chans",
+        "3",
+        "--patch",
+        "4",
+        "--depth",
+        "2",
+        "--width",
+        "32",
+        "--heads",
+        "2",
+        "--classes",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(
+        r["parameters"],
+        2 * 12_704 + 32 * 48 + 32 + 32 + 17 * 32 + 64 + 5 * 32 + 5
+    );
+    let cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["architecture"], "vit_tiny_patch16_224");
     assert_eq!(cfg["model_args"]["embed_dim"], 32);
-    assert_eq!(cfg["pretrained_cfg"]["input_size"], serde_json::json!([3, 16, 16]));
-    let keys: Vec<String> = tensors(&out.join("model.safetensors")).into_iter().map(|t| format!("{} {:?}", t.0, t.1)).collect();
-    assert!(keys.contains(&"blocks.1.attn.qkv.weight [96, 32]".to_string()), "{keys:?}");
+    assert_eq!(
+        cfg["pretrained_cfg"]["input_size"],
+        serde_json::json!([3, 16, 16])
+    );
+    let keys: Vec<String> = tensors(&out.join("model.safetensors"))
+        .into_iter()
+        .map(|t| format!("{} {:?}", t.0, t.1))
+        .collect();
+    assert!(
+        keys.contains(&"blocks.1.attn.qkv.weight [96, 32]".to_string()),
+        "{keys:?}"
+    );
     assert!(keys.contains(&"patch_embed.proj.weight [32, 3, 4, 4]".to_string()));
     assert_eq!(keys.len(), 32);
     let bytes = std::fs::read(out.join("model.safetensors")).unwrap();
@@ -85,18 +158,38 @@ fn train_then_eval_and_predict_agree() {
     let dir = tempfile::tempdir().unwrap();
     let data = tiny_mnist(dir.path());
     let run = dir.path().join("run");
-    let r = sweet_json(&train_args(data.to_str().unwrap(), run.to_str().unwrap(), "10"));
+    let r = sweet_json(&train_args(
+        data.to_str().unwrap(),
+        run.to_str().unwrap(),
+        "10",
+    ));
     let acc = r["test_acc"].as_f64().unwrap();
     let lines = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
-    assert!(acc >= 0.9, "a tiny ViT should learn the toy set, got {acc}:\n{lines}");
+    assert!(
+        acc >= 0.9,
+        "a tiny ViT should learn the toy set, got {acc}:\n{lines}"
+    );
     assert_eq!(lines.lines().count(), 10);
     let last: Value = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
     assert_eq!(last["epoch"], 10);
     assert_eq!(last["step"], 200);
 
     let model = run.join("model");
-    let e = sweet_json(&["eval", "--model", model.to_str().unwrap(), "--data", "mnist", "--data-dir", data.to_str().unwrap(), "--json"]);
-    assert_eq!(e["top1"].as_f64().unwrap(), acc, "eval of the exported folder reproduces the run's accuracy");
+    let e = sweet_json(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        "mnist",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(
+        e["top1"].as_f64().unwrap(),
+        acc,
+        "eval of the exported folder reproduces the run's accuracy"
+    );
     assert_eq!(e["images"], 80);
 
     // predict on PNGs written from the test set: same top-1 as the labels most of the time.
@@ -104,12 +197,33 @@ fn train_then_eval_and_predict_agree() {
     let imgs = dir.path().join("imgs");
     std::fs::create_dir_all(&imgs).unwrap();
     for i in 0..10 {
-        image::GrayImage::from_raw(16, 16, test.image_u8(i).to_vec()).unwrap().save(imgs.join(format!("{i:02}.png"))).unwrap();
+        image::GrayImage::from_raw(16, 16, test.image_u8(i).to_vec())
+            .unwrap()
+            .save(imgs.join(format!("{i:02}.png")))
+            .unwrap();
     }
     let out = dir.path().join("logits.safetensors");
-    let p = sweet_json(&["predict", "--model", model.to_str().unwrap(), "--input", imgs.to_str().unwrap(), "--output", out.to_str().unwrap(), "--json"]);
-    let top1: Vec<u64> = p["top1"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
-    let right = top1.iter().enumerate().filter(|(i, &c)| c == test.labels[*i] as u64).count();
+    let p = sweet_json(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        imgs.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    let top1: Vec<u64> = p["top1"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let right = top1
+        .iter()
+        .enumerate()
+        .filter(|(i, &c)| c == test.labels[*i] as u64)
+        .count();
     assert!(right >= 8, "predict top-1 {top1:?}");
     let t = tensors(&out);
     assert_eq!(t[0].0, "logits");
@@ -123,14 +237,39 @@ fn train_then_eval_and_predict_agree() {
         }
     }
     let bytes: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![10, 1, 16, 16], &bytes).unwrap();
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![10, 1, 16, 16], &bytes)
+            .unwrap();
     let input = dir.path().join("images.safetensors");
-    std::fs::write(&input, safetensors::serialize(vec![("images", view)], &None).unwrap()).unwrap();
+    std::fs::write(
+        &input,
+        safetensors::serialize(vec![("images", view)], &None).unwrap(),
+    )
+    .unwrap();
     let out2 = dir.path().join("logits2.safetensors");
-    sweet_json(&["predict", "--model", model.to_str().unwrap(), "--input", input.to_str().unwrap(), "--output", out2.to_str().unwrap(), "--json"]);
+    sweet_json(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out2.to_str().unwrap(),
+        "--json",
+    ]);
     let (a, b) = (&tensors(&out)[0].2, &tensors(&out2)[0].2);
-    let max_diff = a.chunks(4).zip(b.chunks(4)).map(|(x, y)| (f32::from_le_bytes(x.try_into().unwrap()) - f32::from_le_bytes(y.try_into().unwrap())).abs()).fold(0f32, f32::max);
-    assert!(max_diff < 1e-5, "image-file and tensor inputs differ by {max_diff}");
+    let max_diff = a
+        .chunks(4)
+        .zip(b.chunks(4))
+        .map(|(x, y)| {
+            (f32::from_le_bytes(x.try_into().unwrap()) - f32::from_le_bytes(y.try_into().unwrap()))
+                .abs()
+        })
+        .fold(0f32, f32::max);
+    assert!(
+        max_diff < 1e-5,
+        "image-file and tensor inputs differ by {max_diff}"
+    );
 }
 
 #[test]
@@ -146,10 +285,19 @@ fn resumed_run_ends_with_the_same_weights() {
     assert_eq!(r["epochs_run"], 1);
     let r = sweet_json(&["train", "--resume", "--out", b.to_str().unwrap(), "--json"]);
     assert_eq!(r["epochs_run"], 2);
-    assert_eq!(tensors(&a.join("model/model.safetensors")), tensors(&b.join("model/model.safetensors")));
     assert_eq!(
-        std::fs::read_to_string(a.join("metrics.jsonl")).unwrap().lines().count(),
-        std::fs::read_to_string(b.join("metrics.jsonl")).unwrap().lines().count()
+        tensors(&a.join("model/model.safetensors")),
+        tensors(&b.join("model/model.safetensors"))
+    );
+    assert_eq!(
+        std::fs::read_to_string(a.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        std::fs::read_to_string(b.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count()
     );
     // A new run into an existing run folder is refused instead of overwriting it.
     let out = sweet(&train_args(d, a.to_str().unwrap(), "3"));
@@ -168,41 +316,112 @@ fn non_finite_loss_stops_and_keeps_the_last_good_checkpoint() {
     let ckpt = std::fs::read(run.join("checkpoint.safetensors")).unwrap();
     // Make the rest of the run diverge: an absurd learning rate.
     let cfg_path = run.join("run.json");
-    let mut cfg: Value = serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    let mut cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
     cfg["train"]["lr"] = serde_json::json!(1e30);
     std::fs::write(&cfg_path, cfg.to_string()).unwrap();
     let out = sweet(&["train", "--resume", "--out", run.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("non-finite loss"), "{err}");
-    assert_eq!(std::fs::read(run.join("checkpoint.safetensors")).unwrap(), ckpt, "checkpoint untouched");
+    assert_eq!(
+        std::fs::read(run.join("checkpoint.safetensors")).unwrap(),
+        ckpt,
+        "checkpoint untouched"
+    );
 }
 
 #[test]
 fn bad_input_is_an_error_naming_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nowhere");
-    let out = sweet(&["train", "--data", "mnist", "--data-dir", missing.to_str().unwrap(), "--out", dir.path().join("r").to_str().unwrap()]);
+    let out = sweet(&[
+        "train",
+        "--data",
+        "mnist",
+        "--data-dir",
+        missing.to_str().unwrap(),
+        "--out",
+        dir.path().join("r").to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("nowhere: not found"), "{err}");
 
     let data = tiny_mnist(dir.path());
-    let out = sweet(&["train", "--data", "mnist", "--data-dir", data.to_str().unwrap(), "--patch", "5", "--out", dir.path().join("r").to_str().unwrap()]);
+    let out = sweet(&[
+        "train",
+        "--data",
+        "mnist",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--patch",
+        "5",
+        "--out",
+        dir.path().join("r").to_str().unwrap(),
+    ]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a multiple of patch_size"));
 
-    let out = sweet(&["eval", "--model", dir.path().to_str().unwrap(), "--data", "mnist", "--data-dir", data.to_str().unwrap()]);
+    let out = sweet(&[
+        "eval",
+        "--model",
+        dir.path().to_str().unwrap(),
+        "--data",
+        "mnist",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("config.json"));
 
     // predict: a safetensors input with the wrong shape
     let m = dir.path().join("m");
-    sweet_json(&["init", "random", "--img-size", "16", "--in-chans", "1", "--patch", "4", "--depth", "1", "--width", "16", "--heads", "2", "--classes", "3", "--out", m.to_str().unwrap(), "--json"]);
+    sweet_json(&[
+        "init",
+        "random",
+        "--img-size",
+        "16",
+        "--in-chans",
+        "1",
+        "--patch",
+        "4",
+        "--depth",
+        "1",
+        "--width",
+        "16",
+        "--heads",
+        "2",
+        "--classes",
+        "3",
+        "--out",
+        m.to_str().unwrap(),
+        "--json",
+    ]);
     let bytes = vec![0u8; 4 * 3 * 8 * 8];
-    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1, 3, 8, 8], &bytes).unwrap();
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1, 3, 8, 8], &bytes)
+            .unwrap();
     let input = dir.path().join("x.safetensors");
-    std::fs::write(&input, safetensors::serialize(vec![("images", view)], &None).unwrap()).unwrap();
-    let out = sweet(&["predict", "--model", m.to_str().unwrap(), "--input", input.to_str().unwrap(), "--output", dir.path().join("o.safetensors").to_str().unwrap()]);
+    std::fs::write(
+        &input,
+        safetensors::serialize(vec![("images", view)], &None).unwrap(),
+    )
+    .unwrap();
+    let out = sweet(&[
+        "predict",
+        "--model",
+        m.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        dir.path().join("o.safetensors").to_str().unwrap(),
+    ]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("[1, 3, 8, 8]") && err.contains("[B, 1, 16, 16]"), "{err}");
-    assert!(!dir.path().join("o.safetensors").exists(), "nothing written on error");
+    assert!(
+        err.contains("[1, 3, 8, 8]") && err.contains("[B, 1, 16, 16]"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("o.safetensors").exists(),
+        "nothing written on error"
+    );
 }

@@ -7,8 +7,15 @@ use safetensors::SafeTensors;
 use serde_json::Value;
 
 fn sweet_json(args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_sweet")).args(args).output().expect("binary runs");
-    assert!(out.status.success(), "sweet {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_sweet"))
+        .args(args)
+        .output()
+        .expect("binary runs");
+    assert!(
+        out.status.success(),
+        "sweet {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(stdout.lines().last().expect("a result line")).expect("JSON result")
 }
@@ -30,16 +37,51 @@ fn data(dir: &Path, relabel: Option<u32>) -> String {
 fn tensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<u8>)> {
     let bytes = std::fs::read(path).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    let mut v: Vec<_> = st.tensors().into_iter().map(|(k, t)| (k, t.shape().to_vec(), t.data().to_vec())).collect();
+    let mut v: Vec<_> = st
+        .tensors()
+        .into_iter()
+        .map(|(k, t)| (k, t.shape().to_vec(), t.data().to_vec()))
+        .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
 
 fn args<'a>(data: &'a str, out: &'a str, epochs: &'a str, sws: &'a str) -> Vec<&'a str> {
     vec![
-        "pretrain", "--data", "mnist", "--data-dir", data, "--depth", "2", "--width", "32", "--heads", "2", "--patch", "4",
-        "--rank1", "8", "--sws", sws, "--decoder-width", "16", "--decoder-depth", "1", "--decoder-heads", "2",
-        "--epochs", epochs, "--batch-size", "32", "--base-lr", "1e-3", "--eval-images", "32", "--out", out, "--json",
+        "pretrain",
+        "--data",
+        "mnist",
+        "--data-dir",
+        data,
+        "--depth",
+        "2",
+        "--width",
+        "32",
+        "--heads",
+        "2",
+        "--patch",
+        "4",
+        "--rank1",
+        "8",
+        "--sws",
+        sws,
+        "--decoder-width",
+        "16",
+        "--decoder-depth",
+        "1",
+        "--decoder-heads",
+        "2",
+        "--epochs",
+        epochs,
+        "--batch-size",
+        "32",
+        "--base-lr",
+        "1e-3",
+        "--eval-images",
+        "32",
+        "--out",
+        out,
+        "--json",
     ]
 }
 
@@ -53,14 +95,23 @@ fn pretrain_writes_template_metrics_and_pictures_for_every_sws_mode() {
         assert_eq!(r["epochs_run"], 2, "{sws}");
         let t = tensors(&out.join("template.safetensors"));
         let keys: Vec<&str> = t.iter().map(|x| x.0.as_str()).collect();
-        assert!(keys.contains(&"template") && keys.contains(&"scalers.depth") && keys.contains(&"blocks.1.attn.qkv.bias"), "{keys:?}");
+        assert!(
+            keys.contains(&"template")
+                && keys.contains(&"scalers.depth")
+                && keys.contains(&"blocks.1.attn.qkv.bias"),
+            "{keys:?}"
+        );
         let g = t.iter().find(|x| x.0 == "template").unwrap();
         assert_eq!(g.1, vec![8, 32, 32]);
-        assert!(!keys.iter().any(|k| k.starts_with("decoder")), "the decoder is not part of the template");
+        assert!(
+            !keys.iter().any(|k| k.starts_with("decoder")),
+            "the decoder is not part of the template"
+        );
         let lines = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
         let last: Value = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
         assert!(last["test_loss"].as_f64().unwrap().is_finite());
-        let png = image::open(out.join("reconstructions/epoch_002.png")).expect("a reconstruction grid");
+        let png =
+            image::open(out.join("reconstructions/epoch_002.png")).expect("a reconstruction grid");
         assert!(png.width() > 3 * 16 && png.height() > 16);
     }
 }
@@ -68,18 +119,37 @@ fn pretrain_writes_template_metrics_and_pictures_for_every_sws_mode() {
 #[test]
 fn pretrain_never_uses_labels_and_resumes_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    let (d1, d2) = (data(&dir.path().join("a"), None), data(&dir.path().join("b"), Some(3)));
-    let (a, b, c) = (dir.path().join("ra"), dir.path().join("rb"), dir.path().join("rc"));
+    let (d1, d2) = (
+        data(&dir.path().join("a"), None),
+        data(&dir.path().join("b"), Some(3)),
+    );
+    let (a, b, c) = (
+        dir.path().join("ra"),
+        dir.path().join("rb"),
+        dir.path().join("rc"),
+    );
     sweet_json(&args(&d1, a.to_str().unwrap(), "2", "nested"));
     // same images, every label changed: the same template
     sweet_json(&args(&d2, b.to_str().unwrap(), "2", "nested"));
-    assert_eq!(tensors(&a.join("template.safetensors")), tensors(&b.join("template.safetensors")));
+    assert_eq!(
+        tensors(&a.join("template.safetensors")),
+        tensors(&b.join("template.safetensors"))
+    );
     // killed after one epoch, then resumed: the same template as the uninterrupted run
     let mut first = args(&d1, c.to_str().unwrap(), "2", "nested");
     first.extend_from_slice(&["--stop-after", "1"]);
     sweet_json(&first);
-    sweet_json(&["pretrain", "--resume", "--out", c.to_str().unwrap(), "--json"]);
-    assert_eq!(tensors(&a.join("template.safetensors")), tensors(&c.join("template.safetensors")));
+    sweet_json(&[
+        "pretrain",
+        "--resume",
+        "--out",
+        c.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(
+        tensors(&a.join("template.safetensors")),
+        tensors(&c.join("template.safetensors"))
+    );
 }
 
 #[test]
@@ -90,7 +160,9 @@ fn dense_pretraining_writes_a_timm_encoder() {
     let mut a = args(&d, out.to_str().unwrap(), "1", "off");
     a.push("--dense");
     sweet_json(&a);
-    let cfg: Value = serde_json::from_str(&std::fs::read_to_string(out.join("encoder/config.json")).unwrap()).unwrap();
+    let cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("encoder/config.json")).unwrap())
+            .unwrap();
     assert_eq!(cfg["num_classes"], 0);
     let t = tensors(&out.join("encoder/model.safetensors"));
     assert!(t.iter().any(|x| x.0 == "blocks.1.attn.qkv.weight"));

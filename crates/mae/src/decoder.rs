@@ -31,7 +31,12 @@ pub struct DecoderConfig {
 
 impl Default for DecoderConfig {
     fn default() -> Self {
-        DecoderConfig { width: 128, depth: 2, heads: 4, mlp_ratio: 4.0 }
+        DecoderConfig {
+            width: 128,
+            depth: 2,
+            heads: 4,
+            mlp_ratio: 4.0,
+        }
     }
 }
 
@@ -51,7 +56,11 @@ pub enum DecoderConfigError {
 impl DecoderConfig {
     /// Checks every constraint; call before [`MaeDecoder::new`] on user input.
     pub fn validate(&self) -> Result<(), DecoderConfigError> {
-        for (name, v) in [("width", self.width), ("depth", self.depth), ("heads", self.heads)] {
+        for (name, v) in [
+            ("width", self.width),
+            ("depth", self.depth),
+            ("heads", self.heads),
+        ] {
             if v == 0 {
                 return Err(DecoderConfigError::Zero { name });
             }
@@ -60,7 +69,10 @@ impl DecoderConfig {
             return Err(DecoderConfigError::WidthNotMultipleOf4 { width: self.width });
         }
         if self.width % self.heads != 0 {
-            return Err(DecoderConfigError::HeadsDoNotDivide { width: self.width, heads: self.heads });
+            return Err(DecoderConfigError::HeadsDoNotDivide {
+                width: self.width,
+                heads: self.heads,
+            });
         }
         if !(self.mlp_ratio.is_finite() && self.mlp_ratio > 0.0) {
             return Err(DecoderConfigError::BadMlpRatio(self.mlp_ratio));
@@ -124,7 +136,9 @@ impl MaeDecoder {
         // Draw order (fixes what a seed means): embed, mask token, blocks, norm, pred.
         let decoder_embed = Linear::new(enc_dim, dd, &mut init);
         let mask_token = Param::from_tensor(init.normal([1, 1, dd], 0.02));
-        let decoder_blocks = (0..cfg.depth).map(|_| Block::new(&block_cfg, &mut init)).collect();
+        let decoder_blocks = (0..cfg.depth)
+            .map(|_| Block::new(&block_cfg, &mut init))
+            .collect();
         let decoder_norm = LayerNorm::new(dd, &mut init);
         let decoder_pred = Linear::new(dd, patch * patch * chans, &mut init);
         MaeDecoder {

@@ -44,7 +44,10 @@ pub fn grid_size(rows: usize, h: usize, w: usize) -> (usize, usize) {
 }
 
 fn host<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
-    t.to_data().convert::<f32>().try_into_vec::<f32>().expect("f32 data")
+    t.to_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 data")
 }
 
 /// Writes the reconstruction picture of the first `rows` images (fewer if the batch is
@@ -73,27 +76,38 @@ pub fn write_reconstruction_grid(
     if c != 1 && c != 3 {
         return Err(GridError::Channels(c));
     }
-    if p == 0 || h % p != 0 || w % p != 0 || (h / p) * (w / p) != n || plen != p * p * c || pb != b {
+    if p == 0 || h % p != 0 || w % p != 0 || (h / p) * (w / p) != n || plen != p * p * c || pb != b
+    {
         return Err(GridError::Shape(format!(
             "images [{b}, {c}, {h}, {w}] with patch {p} do not match predictions [{pb}, {n}, {plen}]"
         )));
     }
     if (plan.batch, plan.n) != (b, n) {
-        return Err(GridError::Shape(format!("mask plan is [{}, {}], predictions [{b}, {n}]", plan.batch, plan.n)));
+        return Err(GridError::Shape(format!(
+            "mask plan is [{}, {}], predictions [{b}, {n}]",
+            plan.batch, plan.n
+        )));
     }
     if mean.len() != c || std.len() != c {
-        return Err(GridError::Shape(format!("{} means and {} stds for {c} channels", mean.len(), std.len())));
+        return Err(GridError::Shape(format!(
+            "{} means and {} stds for {c} channels",
+            mean.len(),
+            std.len()
+        )));
     }
     let rows = rows.min(b);
     if rows == 0 {
-        return Err(GridError::Shape("nothing to draw (0 rows or an empty batch)".into()));
+        return Err(GridError::Shape(
+            "nothing to draw (0 rows or an empty batch)".into(),
+        ));
     }
     let (img, pred) = (host(images), host(pred));
     let (gw, s) = (w / p, tile_scale(h, w));
     let (width, height) = grid_size(rows, h, w);
     // Row-major `[height, width, c]` bytes.
     let mut canvas = vec![BACKGROUND; width * height * c];
-    let to_u8 = |v: f32, ch: usize| ((v * std[ch] + mean[ch]) * 255.0).round().clamp(0.0, 255.0) as u8;
+    let to_u8 =
+        |v: f32, ch: usize| ((v * std[ch] + mean[ch]) * 255.0).round().clamp(0.0, 255.0) as u8;
 
     for r in 0..rows {
         // Per-patch mean and std of the original (normalized values), as the norm-pix target.
@@ -122,7 +136,11 @@ pub fn write_reconstruction_grid(
                     let orig = img[((r * c + ch) * h + y) * w + x];
                     let k = ((y % p) * p + x % p) * c + ch;
                     let (m, sd) = stats[t];
-                    let recon = if removed { pred[(r * n + t) * plen + k] * sd + m } else { orig };
+                    let recon = if removed {
+                        pred[(r * n + t) * plen + k] * sd + m
+                    } else {
+                        orig
+                    };
                     tiles[0][ch] = to_u8(orig, ch);
                     tiles[1][ch] = if removed { MASK_GREY } else { to_u8(orig, ch) };
                     tiles[2][ch] = to_u8(recon, ch);
@@ -143,9 +161,13 @@ pub fn write_reconstruction_grid(
     let mut out = Cursor::new(&mut bytes);
     let (wu, hu) = (width as u32, height as u32);
     if c == 1 {
-        GrayImage::from_raw(wu, hu, canvas).expect("buffer fits").write_to(&mut out, ImageFormat::Png)?;
+        GrayImage::from_raw(wu, hu, canvas)
+            .expect("buffer fits")
+            .write_to(&mut out, ImageFormat::Png)?;
     } else {
-        RgbImage::from_raw(wu, hu, canvas).expect("buffer fits").write_to(&mut out, ImageFormat::Png)?;
+        RgbImage::from_raw(wu, hu, canvas)
+            .expect("buffer fits")
+            .write_to(&mut out, ImageFormat::Png)?;
     }
     atomic_write(path, &bytes)?;
     Ok(())

@@ -52,7 +52,13 @@ pub fn random_masking(batch: usize, n: usize, ratio: f64, seed: u64) -> MaskPlan
 /// # Panics
 /// If `noise.len() != batch * n`.
 pub fn masking_from_noise(batch: usize, n: usize, ratio: f64, noise: &[f32]) -> MaskPlan {
-    assert_eq!(noise.len(), batch * n, "noise must have B*N = {}*{} values", batch, n);
+    assert_eq!(
+        noise.len(),
+        batch * n,
+        "noise must have B*N = {}*{} values",
+        batch,
+        n
+    );
     let keep = keep_count(n, ratio);
     let mut ids_keep = Vec::with_capacity(batch * keep);
     let mut ids_restore = vec![0; batch * n];
@@ -67,7 +73,14 @@ pub fn masking_from_noise(batch: usize, n: usize, ratio: f64, noise: &[f32]) -> 
         }
         ids_keep.extend_from_slice(&shuffle[..keep]);
     }
-    MaskPlan { batch, n, keep, ids_keep, ids_restore, mask }
+    MaskPlan {
+        batch,
+        n,
+        keep,
+        ids_keep,
+        ids_restore,
+        mask,
+    }
 }
 
 /// A 1-D index tensor on `device`.
@@ -99,20 +112,38 @@ impl MaskPlan {
     /// select on the flattened tokens, differentiable).
     pub fn gather_visible(&self, tokens: Tensor<3>) -> Tensor<3> {
         let [b, n, d] = tokens.dims();
-        assert_eq!((b, n), (self.batch, self.n), "tokens [B, N] differ from the plan's");
+        assert_eq!(
+            (b, n),
+            (self.batch, self.n),
+            "tokens [B, N] differ from the plan's"
+        );
         let idx = index_tensor(
-            self.ids_keep.iter().enumerate().map(|(i, &t)| (i / self.keep) * n + t),
+            self.ids_keep
+                .iter()
+                .enumerate()
+                .map(|(i, &t)| (i / self.keep) * n + t),
             &tokens.device(),
         );
-        tokens.reshape([b * n, d]).select(0, idx).reshape([b, self.keep, d])
+        tokens
+            .reshape([b * n, d])
+            .select(0, idx)
+            .reshape([b, self.keep, d])
     }
 
     /// The decoder's input sequence in original token order, as MAE's `forward_decoder`: the
     /// visible tokens followed by `N - keep` copies of the mask token, un-shuffled with
     /// `ids_restore`. visible `[B, keep, D]`, mask_token `[1, 1, D]` -> `[B, N, D]`.
-    pub fn unshuffle_with_mask_token(&self, visible: Tensor<3>, mask_token: Tensor<3>) -> Tensor<3> {
+    pub fn unshuffle_with_mask_token(
+        &self,
+        visible: Tensor<3>,
+        mask_token: Tensor<3>,
+    ) -> Tensor<3> {
         let [b, k, d] = visible.dims();
-        assert_eq!((b, k), (self.batch, self.keep), "visible [B, keep] differ from the plan's");
+        assert_eq!(
+            (b, k),
+            (self.batch, self.keep),
+            "visible [B, keep] differ from the plan's"
+        );
         let n = self.n;
         let shuffled = if n > k {
             Tensor::cat(vec![visible, mask_token.expand([b, n - k, d])], 1)
@@ -120,14 +151,23 @@ impl MaskPlan {
             visible
         };
         let idx = index_tensor(
-            self.ids_restore.iter().enumerate().map(|(i, &r)| (i / n) * n + r),
+            self.ids_restore
+                .iter()
+                .enumerate()
+                .map(|(i, &r)| (i / n) * n + r),
             &shuffled.device(),
         );
-        shuffled.reshape([b * n, d]).select(0, idx).reshape([b, n, d])
+        shuffled
+            .reshape([b * n, d])
+            .select(0, idx)
+            .reshape([b, n, d])
     }
 
     /// The mask as a tensor `[B, N]`: 0 kept, 1 removed.
     pub fn mask_tensor(&self, device: &Device) -> Tensor<2> {
-        Tensor::from_data(TensorData::new(self.mask.clone(), [self.batch, self.n]), device)
+        Tensor::from_data(
+            TensorData::new(self.mask.clone(), [self.batch, self.n]),
+            device,
+        )
     }
 }

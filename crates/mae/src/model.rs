@@ -17,7 +17,11 @@ use crate::patches::{norm_pix, patchify};
 pub fn mae_loss(pred: Tensor<3>, images: Tensor<4>, patch: usize, plan: &MaskPlan) -> Tensor<1> {
     let [b, n, _] = pred.dims();
     let device = pred.device();
-    assert_eq!((b, n), (plan.batch, plan.n), "pred [B, N] differ from the plan's");
+    assert_eq!(
+        (b, n),
+        (plan.batch, plan.n),
+        "pred [B, N] differ from the plan's"
+    );
     let target = norm_pix(patchify(images, patch));
     let per_patch: Tensor<2> = (pred - target).square().mean_dim(2).reshape([b, n]);
     let removed = b * plan.masked();

@@ -16,7 +16,10 @@ pub const NORM_PIX_EPS: f64 = 1e-6;
 /// If H or W is not a multiple of `p`.
 pub fn patchify(images: Tensor<4>, p: usize) -> Tensor<3> {
     let [b, c, h, w] = images.dims();
-    assert!(p > 0 && h % p == 0 && w % p == 0, "image {h}x{w} is not a whole number of {p}x{p} patches");
+    assert!(
+        p > 0 && h % p == 0 && w % p == 0,
+        "image {h}x{w} is not a whole number of {p}x{p} patches"
+    );
     let (gh, gw) = (h / p, w / p);
     images
         .reshape([b, c, gh, p, gw, p])
@@ -62,14 +65,20 @@ mod tests {
     use super::*;
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
+        t.into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap()
     }
 
     #[test]
     fn norm_pix_uses_unbiased_variance() {
         let device = Device::default();
         // One patch [1, 2, 3, 4]: mean 2.5, unbiased var 5/3.
-        let x = Tensor::<3>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [1, 1, 4]), &device);
+        let x = Tensor::<3>::from_data(
+            TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [1, 1, 4]),
+            &device,
+        );
         let got = values(norm_pix(x));
         let s = (5.0f64 / 3.0 + 1e-6).sqrt();
         for (g, v) in got.iter().zip([1.0f64, 2.0, 3.0, 4.0]) {

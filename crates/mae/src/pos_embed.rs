@@ -5,7 +5,9 @@ use burn::prelude::*;
 
 /// A width the 2-D sin-cos table cannot be built for.
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("sin-cos position embedding width {0} is not a positive multiple of 4 (two axes x sin/cos)")]
+#[error(
+    "sin-cos position embedding width {0} is not a positive multiple of 4 (two axes x sin/cos)"
+)]
 pub struct PosEmbedError(pub usize);
 
 /// Checks that `dim` is a valid width for [`sincos_2d`].
@@ -32,8 +34,9 @@ pub fn sincos_2d(dim: usize, grid: usize) -> Vec<f32> {
         panic!("{e}");
     }
     let quarter = dim / 4;
-    let omega: Vec<f64> =
-        (0..quarter).map(|k| 1.0 / 10000f64.powf(k as f64 / quarter as f64)).collect();
+    let omega: Vec<f64> = (0..quarter)
+        .map(|k| 1.0 / 10000f64.powf(k as f64 / quarter as f64))
+        .collect();
     let mut out = vec![0.0f32; (1 + grid * grid) * dim];
     for i in 0..grid {
         for j in 0..grid {
@@ -55,7 +58,10 @@ pub fn sincos_2d(dim: usize, grid: usize) -> Vec<f32> {
 /// # Panics
 /// As [`sincos_2d`].
 pub fn sincos_2d_tensor(dim: usize, grid: usize, device: &Device) -> Tensor<3> {
-    Tensor::from_data(TensorData::new(sincos_2d(dim, grid), [1, 1 + grid * grid, dim]), device)
+    Tensor::from_data(
+        TensorData::new(sincos_2d(dim, grid), [1, 1 + grid * grid, dim]),
+        device,
+    )
 }
 
 #[cfg(test)]
@@ -71,7 +77,16 @@ mod tests {
         // Patch (row 2, column 1): first half from the column, second half from the row.
         let row = &t[(1 + 2 * g + 1) * dim..(2 + 2 * g + 1) * dim];
         let w1 = 1.0 / 10000f64.powf(0.5);
-        let want = [1f64.sin(), w1.sin(), 1f64.cos(), w1.cos(), 2f64.sin(), (2.0 * w1).sin(), 2f64.cos(), (2.0 * w1).cos()];
+        let want = [
+            1f64.sin(),
+            w1.sin(),
+            1f64.cos(),
+            w1.cos(),
+            2f64.sin(),
+            (2.0 * w1).sin(),
+            2f64.cos(),
+            (2.0 * w1).cos(),
+        ];
         for (g, w) in row.iter().zip(want) {
             assert!((*g as f64 - w).abs() < 1e-7, "{row:?}");
         }

@@ -5,7 +5,9 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sweet_mae::grid::{grid_size, tile_scale, write_reconstruction_grid, GridError, GAP, MASK_GREY};
+use sweet_mae::grid::{
+    grid_size, tile_scale, write_reconstruction_grid, GridError, GAP, MASK_GREY,
+};
 use sweet_mae::masking::random_masking;
 use sweet_mae::patches::{norm_pix, patchify};
 
@@ -21,18 +23,36 @@ fn images(b: usize, c: usize, side: usize, mean: &[f32], std: &[f32]) -> (Tensor
             (p as f32 / 255.0 - mean[ch]) / std[ch]
         })
         .collect();
-    (Tensor::from_data(TensorData::new(v, [b, c, side, side]), &Device::default()), px)
+    (
+        Tensor::from_data(TensorData::new(v, [b, c, side, side]), &Device::default()),
+        px,
+    )
 }
 
 /// Pixel `(y, x)` of channel `ch` in tile `tile` of row `row`, read from the PNG.
-fn tile_px(img: &image::DynamicImage, row: usize, tile: usize, y: usize, x: usize, ch: usize, side: usize) -> u8 {
+fn tile_px(
+    img: &image::DynamicImage,
+    row: usize,
+    tile: usize,
+    y: usize,
+    x: usize,
+    ch: usize,
+    side: usize,
+) -> u8 {
     let s = tile_scale(side, side);
-    let (px, py) = (GAP + tile * (side * s + GAP) + x * s + s / 2, GAP + row * (side * s + GAP) + y * s + s / 2);
+    let (px, py) = (
+        GAP + tile * (side * s + GAP) + x * s + s / 2,
+        GAP + row * (side * s + GAP) + y * s + s / 2,
+    );
     img.to_rgb8().get_pixel(px as u32, py as u32)[ch]
 }
 
 fn check(c: usize, side: usize, p: usize) {
-    let (mean, std) = if c == 1 { (vec![0.1307], vec![0.3081]) } else { (vec![0.49, 0.48, 0.45], vec![0.25, 0.24, 0.26]) };
+    let (mean, std) = if c == 1 {
+        (vec![0.1307], vec![0.3081])
+    } else {
+        (vec![0.49, 0.48, 0.45], vec![0.25, 0.24, 0.26])
+    };
     let b = 3;
     let (x, px) = images(b, c, side, &mean, &std);
     let n = (side / p) * (side / p);
@@ -45,8 +65,18 @@ fn check(c: usize, side: usize, p: usize) {
     let img = image::open(&path).unwrap();
     let (w, h) = grid_size(2, side, side);
     assert_eq!((img.width() as usize, img.height() as usize), (w, h));
-    assert_eq!((w, h), (3 * side * tile_scale(side, side) + 4 * GAP, 2 * side * tile_scale(side, side) + 3 * GAP));
-    let color = if c == 1 { image::ColorType::L8 } else { image::ColorType::Rgb8 };
+    assert_eq!(
+        (w, h),
+        (
+            3 * side * tile_scale(side, side) + 4 * GAP,
+            2 * side * tile_scale(side, side) + 3 * GAP
+        )
+    );
+    let color = if c == 1 {
+        image::ColorType::L8
+    } else {
+        image::ColorType::Rgb8
+    };
     assert_eq!(img.color(), color);
     let gw = side / p;
     for row in 0..2 {
@@ -55,14 +85,26 @@ fn check(c: usize, side: usize, p: usize) {
                 let removed = plan.mask[row * n + (y / p) * gw + x / p] == 1.0;
                 for ch in 0..c {
                     let want = px[((row * c + ch) * side + y) * side + x] as i32;
-                    let read = |tile| tile_px(&img, row, tile, y, x, if c == 1 { 0 } else { ch }, side) as i32;
-                    assert!((read(0) - want).abs() <= 1, "original tile at row {row} ({y}, {x}) ch {ch}");
+                    let read = |tile| {
+                        tile_px(&img, row, tile, y, x, if c == 1 { 0 } else { ch }, side) as i32
+                    };
+                    assert!(
+                        (read(0) - want).abs() <= 1,
+                        "original tile at row {row} ({y}, {x}) ch {ch}"
+                    );
                     if removed {
                         assert_eq!(read(1), MASK_GREY as i32, "masked tile grey at ({y}, {x})");
                     } else {
-                        assert!((read(1) - want).abs() <= 1, "masked tile shows visible ({y}, {x})");
+                        assert!(
+                            (read(1) - want).abs() <= 1,
+                            "masked tile shows visible ({y}, {x})"
+                        );
                     }
-                    assert!((read(2) - want).abs() <= 1, "perfect reconstruction at ({y}, {x}): {} vs {want}", read(2));
+                    assert!(
+                        (read(2) - want).abs() <= 1,
+                        "perfect reconstruction at ({y}, {x}): {} vs {want}",
+                        read(2)
+                    );
                 }
             }
         }
@@ -90,8 +132,16 @@ fn a_zero_prediction_paints_patch_means_into_removed_patches() {
     let path = dir.path().join("zero.png");
     write_reconstruction_grid(&path, &x, &pred, &plan, 4, &mean, &std, 5).unwrap();
     let img = image::open(&path).unwrap();
-    assert_eq!((img.width() as usize, img.height() as usize), grid_size(1, 8, 8), "rows capped at the batch");
-    let patches: Vec<f32> = patchify(x, 4).into_data().convert::<f32>().try_into_vec().unwrap();
+    assert_eq!(
+        (img.width() as usize, img.height() as usize),
+        grid_size(1, 8, 8),
+        "rows capped at the batch"
+    );
+    let patches: Vec<f32> = patchify(x, 4)
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .unwrap();
     for t in (0..4).filter(|&t| plan.mask[t] == 1.0) {
         let m = patches[t * 16..(t + 1) * 16].iter().sum::<f32>() / 16.0;
         let want = ((m * 0.5 + 0.5) * 255.0).round() as i32;
@@ -111,12 +161,17 @@ fn bad_inputs_are_errors_and_leave_no_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.png");
     let pred = Tensor::<3>::zeros([1, 4, 32], &device);
-    let err = write_reconstruction_grid(&path, &x, &pred, &plan, 4, &[0.5; 2], &[0.5; 2], 1).unwrap_err();
+    let err =
+        write_reconstruction_grid(&path, &x, &pred, &plan, 4, &[0.5; 2], &[0.5; 2], 1).unwrap_err();
     assert!(matches!(err, GridError::Channels(2)), "{err}");
     let x = Tensor::<4>::random([1, 1, 8, 8], Distribution::Normal(0.0, 1.0), &device);
     let pred = Tensor::<3>::zeros([1, 4, 8], &device);
     let err = write_reconstruction_grid(&path, &x, &pred, &plan, 4, &[0.5], &[0.5], 1).unwrap_err();
     assert!(err.to_string().contains("do not match"), "{err}");
     assert!(!path.exists());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no temp file left");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no temp file left"
+    );
 }

@@ -19,25 +19,45 @@ use sweet_vit::{tensor_file, Vit, VitConfig};
 const TOL: f32 = 1e-5;
 
 fn encoder_cfg() -> VitConfig {
-    VitConfig { img_size: 16, patch_size: 4, in_chans: 3, embed_dim: 32, depth: 2, num_heads: 2, mlp_ratio: 4.0, num_classes: 0 }
+    VitConfig {
+        img_size: 16,
+        patch_size: 4,
+        in_chans: 3,
+        embed_dim: 32,
+        depth: 2,
+        num_heads: 2,
+        mlp_ratio: 4.0,
+        num_classes: 0,
+    }
 }
 
 fn decoder_cfg() -> DecoderConfig {
-    DecoderConfig { width: 16, depth: 2, heads: 2, mlp_ratio: 4.0 }
+    DecoderConfig {
+        width: 16,
+        depth: 2,
+        heads: 2,
+        mlp_ratio: 4.0,
+    }
 }
 
 fn fixture() -> BTreeMap<String, HostTensor> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mae_tiny.safetensors");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mae_tiny.safetensors");
     tensor_file::read(&path).expect("fixture readable").tensors
 }
 
 fn with_prefix(t: &BTreeMap<String, HostTensor>, prefix: &str) -> BTreeMap<String, HostTensor> {
-    t.iter().filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_string(), v.clone()))).collect()
+    t.iter()
+        .filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_string(), v.clone())))
+        .collect()
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// Every parameter's gradient, keyed `prefix + module path`.
@@ -57,7 +77,10 @@ impl ModuleVisitor for Grab<'_> {
     }
     fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
         let key = format!("{}{}", self.prefix, self.path.join("."));
-        let g = p.val().grad(self.grads).unwrap_or_else(|| panic!("no gradient for {key}"));
+        let g = p
+            .val()
+            .grad(self.grads)
+            .unwrap_or_else(|| panic!("no gradient for {key}"));
         self.out.insert(key, HostTensor::from_tensor(&g));
     }
 }
@@ -78,7 +101,10 @@ fn sincos_tables_match_mae_numpy() {
     assert_eq!(checked, 5);
     // The decoder keeps the same table as a constant.
     let dec = MaeDecoder::new(&decoder_cfg(), 32, 16, 4, 3, 0, &Device::default());
-    let d = max_abs_diff(&HostTensor::from_tensor(&dec.decoder_pos_embed).values, &t["decoder_pos_embed"].values);
+    let d = max_abs_diff(
+        &HostTensor::from_tensor(&dec.decoder_pos_embed).values,
+        &t["decoder_pos_embed"].values,
+    );
     assert!(d < 1e-6, "decoder_pos_embed differs by {d}");
 }
 
@@ -87,11 +113,17 @@ fn decoder_keys_are_mae_keys_without_the_fixed_table() {
     let t = fixture();
     let dec = MaeDecoder::new(&decoder_cfg(), 32, 16, 4, 3, 0, &Device::default());
     let mut ours = named_shapes(&dec);
-    let mut theirs: Vec<(String, Vec<usize>)> = with_prefix(&t, "decoder.").into_iter().map(|(k, v)| (k, v.shape)).collect();
+    let mut theirs: Vec<(String, Vec<usize>)> = with_prefix(&t, "decoder.")
+        .into_iter()
+        .map(|(k, v)| (k, v.shape))
+        .collect();
     ours.sort();
     theirs.sort();
     assert_eq!(ours, theirs);
-    assert!(!ours.iter().any(|(k, _)| k.contains("pos_embed")), "the fixed table is not a parameter");
+    assert!(
+        !ours.iter().any(|(k, _)| k.contains("pos_embed")),
+        "the fixed table is not a parameter"
+    );
     // embed (2), mask token, 12 per block, norm (2), pred (2)
     assert_eq!(ours.len(), 2 + 1 + 12 * 2 + 2 + 2);
 }
@@ -103,7 +135,8 @@ fn loss_prediction_and_every_gradient_match_mae() {
     let t = fixture();
     let device = Device::default().autodiff();
     let cfg = encoder_cfg();
-    let encoder = load_named(Vit::new(&cfg, 0, &device), &with_prefix(&t, "encoder.")).expect("encoder loads");
+    let encoder = load_named(Vit::new(&cfg, 0, &device), &with_prefix(&t, "encoder."))
+        .expect("encoder loads");
     let decoder = MaeDecoder::new(&decoder_cfg(), 32, cfg.num_patches(), 4, 3, 0, &device);
     let decoder = load_named(decoder, &with_prefix(&t, "decoder.")).expect("decoder loads");
     let (b, n) = (t["noise"].shape[0], t["noise"].shape[1]);
@@ -121,19 +154,31 @@ fn loss_prediction_and_every_gradient_match_mae() {
     let d_loss = (loss.clone().into_scalar::<f32>() - t["loss"].values[0]).abs();
 
     let grads = loss.backward();
-    let mut grab = Grab { grads: &grads, prefix: "grad.encoder.", out: BTreeMap::new(), path: vec![] };
+    let mut grab = Grab {
+        grads: &grads,
+        prefix: "grad.encoder.",
+        out: BTreeMap::new(),
+        path: vec![],
+    };
     encoder.visit(&mut grab);
     grab.prefix = "grad.decoder.";
     decoder.visit(&mut grab);
     let expected = with_prefix(&t, "grad.");
-    assert_eq!(grab.out.len(), expected.len(), "a gradient for every MAE parameter");
+    assert_eq!(
+        grab.out.len(),
+        expected.len(),
+        "a gradient for every MAE parameter"
+    );
     let (mut worst, mut worst_rel) = ((String::new(), 0.0f32), 0.0f32);
     for (k, g) in &grab.out {
         let e = &t[k];
         assert_eq!(g.shape, e.shape, "{k}");
         let d = max_abs_diff(&g.values, &e.values);
         let scale = e.values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        assert!(scale > 0.0, "{k}: MAE's gradient is all zero, the test would prove nothing");
+        assert!(
+            scale > 0.0,
+            "{k}: MAE's gradient is all zero, the test would prove nothing"
+        );
         worst_rel = worst_rel.max(d / scale);
         if d > worst.1 {
             worst = (k.clone(), d);
@@ -145,8 +190,16 @@ fn loss_prediction_and_every_gradient_match_mae() {
     );
     assert!(d_pred < TOL, "pred differs by {d_pred}");
     assert!(d_loss < TOL, "loss differs by {d_loss}");
-    assert!(worst.1 < TOL, "gradient of {} differs by {}", worst.0, worst.1);
-    assert!(worst_rel < 1e-3, "a gradient differs by {worst_rel} of its scale");
+    assert!(
+        worst.1 < TOL,
+        "gradient of {} differs by {}",
+        worst.0,
+        worst.1
+    );
+    assert!(
+        worst_rel < 1e-3,
+        "a gradient differs by {worst_rel} of its scale"
+    );
 }
 
 /// MNIST-shaped contract: 28x28x1, patch 4 (49 patches, 12 kept), finite loss of the right
@@ -154,23 +207,60 @@ fn loss_prediction_and_every_gradient_match_mae() {
 #[test]
 fn mnist_shaped_step_is_finite_and_reaches_every_parameter() {
     let device = Device::default().autodiff();
-    let cfg = VitConfig { img_size: 28, patch_size: 4, in_chans: 1, embed_dim: 32, depth: 1, num_heads: 2, mlp_ratio: 4.0, num_classes: 0 };
+    let cfg = VitConfig {
+        img_size: 28,
+        patch_size: 4,
+        in_chans: 1,
+        embed_dim: 32,
+        depth: 1,
+        num_heads: 2,
+        mlp_ratio: 4.0,
+        num_classes: 0,
+    };
     let encoder = Vit::new(&cfg, 1, &device);
-    let decoder = MaeDecoder::new(&DecoderConfig { width: 32, depth: 1, heads: 2, mlp_ratio: 4.0 }, 32, 49, 4, 1, 2, &device);
+    let decoder = MaeDecoder::new(
+        &DecoderConfig {
+            width: 32,
+            depth: 1,
+            heads: 2,
+            mlp_ratio: 4.0,
+        },
+        32,
+        49,
+        4,
+        1,
+        2,
+        &device,
+    );
     let plan = random_masking(2, 49, 0.75, 3);
     assert_eq!(plan.keep, 12);
-    let x = Tensor::<4>::random([2, 1, 28, 28], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+    let x = Tensor::<4>::random(
+        [2, 1, 28, 28],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
     let (loss, pred) = mae_forward(&encoder, &decoder, x, 4, &plan);
     assert_eq!(pred.dims(), [2, 49, 16]);
     assert_eq!(loss.dims(), [1]);
     let v = loss.clone().into_scalar::<f32>();
     assert!(v.is_finite() && v > 0.0, "loss {v}");
     let grads = loss.backward();
-    let mut grab = Grab { grads: &grads, prefix: "", out: BTreeMap::new(), path: vec![] };
+    let mut grab = Grab {
+        grads: &grads,
+        prefix: "",
+        out: BTreeMap::new(),
+        path: vec![],
+    };
     decoder.visit(&mut grab);
     encoder.visit(&mut grab);
-    assert_eq!(grab.out.len(), named_shapes(&decoder).len() + named_shapes(&encoder).len());
-    assert!(decoder.decoder_pos_embed.grad(&grads).is_none(), "the sin-cos table is not trained");
+    assert_eq!(
+        grab.out.len(),
+        named_shapes(&decoder).len() + named_shapes(&encoder).len()
+    );
+    assert!(
+        decoder.decoder_pos_embed.grad(&grads).is_none(),
+        "the sin-cos table is not trained"
+    );
 }
 
 /// Known answers: a perfect prediction scores 0; predicting zeros scores the mean square of the
@@ -178,16 +268,26 @@ fn mnist_shaped_step_is_finite_and_reaches_every_parameter() {
 #[test]
 fn mae_loss_known_answers() {
     let device = Device::default();
-    let x = Tensor::<4>::random([2, 3, 8, 8], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+    let x = Tensor::<4>::random(
+        [2, 3, 8, 8],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
     let target = sweet_mae::patches::norm_pix(sweet_mae::patches::patchify(x.clone(), 4));
     let (p, want) = (48, 47.0 / 48.0);
     for ratio in [0.0, 0.5, 0.75] {
         let plan = random_masking(2, 4, ratio, 1);
         let perfect = sweet_mae::mae_loss(target.clone(), x.clone(), 4, &plan).into_scalar::<f32>();
-        assert!(perfect.abs() < 1e-10, "ratio {ratio}: perfect prediction scores {perfect}");
+        assert!(
+            perfect.abs() < 1e-10,
+            "ratio {ratio}: perfect prediction scores {perfect}"
+        );
         let zeros = Tensor::<3>::zeros([2, 4, p], &device);
         let got = sweet_mae::mae_loss(zeros, x.clone(), 4, &plan).into_scalar::<f32>();
-        assert!((got - want).abs() < 1e-4, "ratio {ratio}: zero prediction scores {got}, want {want}");
+        assert!(
+            (got - want).abs() < 1e-4,
+            "ratio {ratio}: zero prediction scores {got}, want {want}"
+        );
     }
     // Only removed patches count: a prediction wrong on kept patches only still scores 0.
     let plan = random_masking(2, 4, 0.5, 2);

@@ -8,7 +8,10 @@ use sweet_mae::masking::{keep_count, masking_from_noise, random_masking, MaskPla
 use sweet_mae::patches::{patchify, unpatchify};
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap()
 }
 
 #[test]
@@ -16,7 +19,9 @@ fn patchify_orders_rows_columns_then_channels() {
     let device = Device::default();
     // [1, 2, 4, 4], value c*100 + y*10 + x; patch 2 -> grid 2x2, patch length 2*2*2 = 8.
     let (c, h, w, p) = (2, 4, 4, 2);
-    let img: Vec<f32> = (0..c * h * w).map(|i| ((i / (h * w)) * 100 + ((i / w) % h) * 10 + i % w) as f32).collect();
+    let img: Vec<f32> = (0..c * h * w)
+        .map(|i| ((i / (h * w)) * 100 + ((i / w) % h) * 10 + i % w) as f32)
+        .collect();
     let x = Tensor::<4>::from_data(TensorData::new(img, [1, c, h, w]), &device);
     let got = patchify(x, p);
     assert_eq!(got.dims(), [1, 4, 8]);
@@ -62,7 +67,10 @@ fn keep_count_rounds_and_always_masks_something() {
 /// ids_keep and ids_restore consistent.
 fn check_plan(plan: &MaskPlan) {
     let (b, n, k) = (plan.batch, plan.n, plan.keep);
-    assert_eq!((plan.ids_keep.len(), plan.ids_restore.len(), plan.mask.len()), (b * k, b * n, b * n));
+    assert_eq!(
+        (plan.ids_keep.len(), plan.ids_restore.len(), plan.mask.len()),
+        (b * k, b * n, b * n)
+    );
     for s in 0..b {
         let kept: BTreeSet<usize> = plan.ids_keep[s * k..(s + 1) * k].iter().copied().collect();
         assert_eq!(kept.len(), k, "kept ids are distinct");
@@ -72,7 +80,11 @@ fn check_plan(plan: &MaskPlan) {
             assert_eq!(m == 0.0, kept.contains(&t), "mask is 0 exactly at kept ids");
         }
         let restore = &plan.ids_restore[s * n..(s + 1) * n];
-        assert_eq!(restore.iter().copied().collect::<BTreeSet<_>>().len(), n, "a permutation");
+        assert_eq!(
+            restore.iter().copied().collect::<BTreeSet<_>>().len(),
+            n,
+            "a permutation"
+        );
         for (j, &t) in plan.ids_keep[s * k..(s + 1) * k].iter().enumerate() {
             assert_eq!(restore[t], j, "kept token {t} is at shuffled position {j}");
         }
@@ -81,15 +93,22 @@ fn check_plan(plan: &MaskPlan) {
 
 #[test]
 fn random_masking_keeps_the_right_count_and_differs_per_sample() {
-    for (n, ratio, keep) in [(49, 0.75, 12), (16, 0.5, 8), (64, 0.75, 16), (196, 0.75, 49)] {
+    for (n, ratio, keep) in [
+        (49, 0.75, 12),
+        (16, 0.5, 8),
+        (64, 0.75, 16),
+        (196, 0.75, 49),
+    ] {
         let plan = random_masking(4, n, ratio, 11);
         assert_eq!(plan.keep, keep, "N {n}, ratio {ratio}");
         check_plan(&plan);
-        let rows: BTreeSet<Vec<usize>> = (0..4).map(|s| {
-            let mut r = plan.ids_keep[s * keep..(s + 1) * keep].to_vec();
-            r.sort();
-            r
-        }).collect();
+        let rows: BTreeSet<Vec<usize>> = (0..4)
+            .map(|s| {
+                let mut r = plan.ids_keep[s * keep..(s + 1) * keep].to_vec();
+                r.sort();
+                r
+            })
+            .collect();
         assert_eq!(rows.len(), 4, "each sample keeps its own patches");
     }
 }
@@ -113,10 +132,17 @@ fn masking_from_noise_sorts_by_ascending_noise() {
     assert_eq!(plan.ids_shuffle(), shuffle.to_vec());
     for s in 0..2 {
         for j in 0..5 {
-            assert_eq!(plan.ids_restore[s * 5 + shuffle[s * 5 + j]], j, "ids_restore inverts ids_shuffle");
+            assert_eq!(
+                plan.ids_restore[s * 5 + shuffle[s * 5 + j]],
+                j,
+                "ids_restore inverts ids_shuffle"
+            );
         }
     }
-    assert_eq!(plan.mask, vec![1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0]);
+    assert_eq!(
+        plan.mask,
+        vec![1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0]
+    );
     check_plan(&plan);
 }
 
@@ -126,7 +152,14 @@ fn gather_and_unshuffle_put_tokens_back_in_place() {
     let (b, n, d) = (3, 16, 2);
     let plan = random_masking(b, n, 0.75, 3);
     // Token t of sample s carries (s*100 + t, -(s*100 + t)).
-    let v: Vec<f32> = (0..b * n).flat_map(|i| [(i / n * 100 + i % n) as f32, -((i / n * 100 + i % n) as f32)]).collect();
+    let v: Vec<f32> = (0..b * n)
+        .flat_map(|i| {
+            [
+                (i / n * 100 + i % n) as f32,
+                -((i / n * 100 + i % n) as f32),
+            ]
+        })
+        .collect();
     let tokens = Tensor::<3>::from_data(TensorData::new(v.clone(), [b, n, d]), &device);
     let visible = plan.gather_visible(tokens);
     assert_eq!(visible.dims(), [b, plan.keep, d]);
@@ -134,11 +167,22 @@ fn gather_and_unshuffle_put_tokens_back_in_place() {
     for (i, &t) in plan.ids_keep.iter().enumerate() {
         assert_eq!(got[i * d], ((i / plan.keep) * 100 + t) as f32);
     }
-    let mask_token = Tensor::<3>::from_data(TensorData::new(vec![0.5f32, 0.25], [1, 1, d]), &device);
+    let mask_token =
+        Tensor::<3>::from_data(TensorData::new(vec![0.5f32, 0.25], [1, 1, d]), &device);
     let full = values(plan.unshuffle_with_mask_token(visible, mask_token));
     for i in 0..b * n {
-        let want = if plan.mask[i] == 0.0 { [v[i * d], v[i * d + 1]] } else { [0.5, 0.25] };
-        assert_eq!([full[i * d], full[i * d + 1]], want, "token {} of sample {}", i % n, i / n);
+        let want = if plan.mask[i] == 0.0 {
+            [v[i * d], v[i * d + 1]]
+        } else {
+            [0.5, 0.25]
+        };
+        assert_eq!(
+            [full[i * d], full[i * d + 1]],
+            want,
+            "token {} of sample {}",
+            i % n,
+            i / n
+        );
     }
     assert_eq!(values(plan.mask_tensor(&device)), plan.mask);
 }
@@ -148,16 +192,24 @@ fn gather_and_unshuffle_are_differentiable() {
     let device = Device::default().autodiff();
     let (b, n, d) = (2, 16, 3);
     let plan = random_masking(b, n, 0.75, 9);
-    let tokens = Tensor::<3>::random([b, n, d], Distribution::Normal(0.0, 1.0), &device).require_grad();
+    let tokens =
+        Tensor::<3>::random([b, n, d], Distribution::Normal(0.0, 1.0), &device).require_grad();
     let mask_token = Tensor::<3>::zeros([1, 1, d], &device).require_grad();
-    let out = plan.unshuffle_with_mask_token(plan.gather_visible(tokens.clone()), mask_token.clone());
+    let out =
+        plan.unshuffle_with_mask_token(plan.gather_visible(tokens.clone()), mask_token.clone());
     let grads = out.sum().backward();
     // d/d tokens: 1 where kept, 0 where removed; d/d mask_token: number of removed tokens.
     let g = values(tokens.grad(&grads).unwrap());
     for i in 0..b * n {
         let want = 1.0 - plan.mask[i];
-        assert!(g[i * d..(i + 1) * d].iter().all(|&x| x == want), "token {i}");
+        assert!(
+            g[i * d..(i + 1) * d].iter().all(|&x| x == want),
+            "token {i}"
+        );
     }
     let gm = values(mask_token.grad(&grads).unwrap());
-    assert!(gm.iter().all(|&x| x == (b * plan.masked()) as f32), "{gm:?}");
+    assert!(
+        gm.iter().all(|&x| x == (b * plan.masked()) as f32),
+        "{gm:?}"
+    );
 }

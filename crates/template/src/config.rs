@@ -38,9 +38,17 @@ pub enum TemplateError {
     #[error("a templated ViT needs mlp_ratio 4 (fc1/fc2 are cut into four D x D blocks), got {0}")]
     MlpRatio(f64),
     #[error("rank {name} = {rank} must be between 1 and {max}")]
-    Rank { name: &'static str, rank: usize, max: usize },
+    Rank {
+        name: &'static str,
+        rank: usize,
+        max: usize,
+    },
     #[error("{what}: expected shape {expected:?}, got {got:?}")]
-    Shape { what: &'static str, expected: Vec<usize>, got: Vec<usize> },
+    Shape {
+        what: &'static str,
+        expected: Vec<usize>,
+        got: Vec<usize>,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -49,7 +57,12 @@ impl TemplateConfig {
     /// METHOD.md's defaults for a pre-training width D0: r1 = 48, r2 = r3 = D0.
     pub fn with_default_ranks(vit: VitConfig) -> Self {
         let d = vit.embed_dim;
-        TemplateConfig { vit, ranks: [48, d, d], orientation: Orientation::Residual, sws: SwsMode::default() }
+        TemplateConfig {
+            vit,
+            ranks: [48, d, d],
+            orientation: Orientation::Residual,
+            sws: SwsMode::default(),
+        }
     }
 
     /// Number of D x D blocks, 12L.
@@ -65,7 +78,11 @@ impl TemplateConfig {
         // r1 may exceed 12L (an over-complete depth code is fine); r2, r3 up to any size too,
         // but at least 1. Bound them loosely to catch typos.
         let d = self.vit.embed_dim;
-        for (name, rank, max) in [("r1", self.ranks[0], 4096), ("r2", self.ranks[1], 8 * d), ("r3", self.ranks[2], 8 * d)] {
+        for (name, rank, max) in [
+            ("r1", self.ranks[0], 4096),
+            ("r2", self.ranks[1], 8 * d),
+            ("r3", self.ranks[2], 8 * d),
+        ] {
             if rank == 0 || rank > max {
                 return Err(TemplateError::Rank { name, rank, max });
             }

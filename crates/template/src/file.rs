@@ -26,21 +26,37 @@ pub enum TemplateFileError {
 }
 
 /// Writes the template, its scalers and the non-templated parameters, atomically.
-pub fn save(path: &Path, model: &TemplatedVit, cfg: &TemplateConfig) -> Result<(), TemplateFileError> {
+pub fn save(
+    path: &Path,
+    model: &TemplatedVit,
+    cfg: &TemplateConfig,
+) -> Result<(), TemplateFileError> {
     let meta = BTreeMap::from([
         (FORMAT_KEY.to_string(), TEMPLATE_FORMAT.to_string()),
         (VERSION_KEY.to_string(), TEMPLATE_FORMAT_VERSION.to_string()),
-        (CONFIG_KEY.to_string(), serde_json::to_string(cfg).expect("serializable")),
+        (
+            CONFIG_KEY.to_string(),
+            serde_json::to_string(cfg).expect("serializable"),
+        ),
     ]);
     Ok(tensor_file::write(path, &named_tensors(model), &meta)?)
 }
 
 /// Reads a template file back into a model on `device`, with its configuration.
-pub fn load(path: &Path, device: &Device) -> Result<(TemplatedVit, TemplateConfig), TemplateFileError> {
+pub fn load(
+    path: &Path,
+    device: &Device,
+) -> Result<(TemplatedVit, TemplateConfig), TemplateFileError> {
     let file = tensor_file::read(path)?;
     file.expect_format(path, TEMPLATE_FORMAT)?;
-    let bad = |reason: String| TemplateFileError::Invalid { path: path.display().to_string(), reason };
-    let cfg_json = file.metadata.get(CONFIG_KEY).ok_or_else(|| bad(format!("no {CONFIG_KEY} in the metadata")))?;
+    let bad = |reason: String| TemplateFileError::Invalid {
+        path: path.display().to_string(),
+        reason,
+    };
+    let cfg_json = file
+        .metadata
+        .get(CONFIG_KEY)
+        .ok_or_else(|| bad(format!("no {CONFIG_KEY} in the metadata")))?;
     let cfg: TemplateConfig = serde_json::from_str(cfg_json).map_err(|e| bad(e.to_string()))?;
     let model = TemplatedVit::new(&cfg, 0, device).map_err(|e| bad(e.to_string()))?;
     let model = load_named(model, &file.tensors).map_err(|e| bad(e.to_string()))?;

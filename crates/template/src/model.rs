@@ -105,7 +105,9 @@ fn slice_chunks(b: Tensor<1>, k: usize, width: usize) -> Tensor<1> {
     if n == k * width {
         return b;
     }
-    b.reshape([k, n / k]).narrow(1, 0, width).reshape([k * width])
+    b.reshape([k, n / k])
+        .narrow(1, 0, width)
+        .reshape([k * width])
 }
 
 impl TemplatedVit {
@@ -119,8 +121,14 @@ impl TemplatedVit {
         let mut init = Init::new(seed, device);
         let mut rng = ChaCha8Rng::seed_from_u64(init.next_seed());
         let host = |values: Vec<f32>, shape: Vec<usize>| HostTensor { shape, values };
-        let template = host(gaussian(r1 * r2 * r3, template_std(d, r2, r3), &mut rng), vec![r1, r2, r3]);
-        let depth = host(gaussian(n * r1, 1.0 / (r1 as f64).sqrt(), &mut rng), vec![n, r1]);
+        let template = host(
+            gaussian(r1 * r2 * r3, template_std(d, r2, r3), &mut rng),
+            vec![r1, r2, r3],
+        );
+        let depth = host(
+            gaussian(n * r1, 1.0 / (r1 as f64).sqrt(), &mut rng),
+            vec![n, r1],
+        );
         let inner = host(orthonormal(d, r2, &mut rng), vec![d, r2]);
         let residual = host(orthonormal(d, r3, &mut rng), vec![d, r3]);
         let patch_embed = PatchEmbed::new(v.in_chans, d, v.patch_size, &mut init);
@@ -129,9 +137,23 @@ impl TemplatedVit {
         let blocks = (0..v.depth)
             .map(|_| BlockParts {
                 norm1: LayerNorm::new(d, &mut init),
-                attn: AttnBiases { qkv: Bias { bias: zeros_param([3 * d], &init) }, proj: Bias { bias: zeros_param([d], &init) } },
+                attn: AttnBiases {
+                    qkv: Bias {
+                        bias: zeros_param([3 * d], &init),
+                    },
+                    proj: Bias {
+                        bias: zeros_param([d], &init),
+                    },
+                },
                 norm2: LayerNorm::new(d, &mut init),
-                mlp: MlpBiases { fc1: Bias { bias: zeros_param([4 * d], &init) }, fc2: Bias { bias: zeros_param([d], &init) } },
+                mlp: MlpBiases {
+                    fc1: Bias {
+                        bias: zeros_param([4 * d], &init),
+                    },
+                    fc2: Bias {
+                        bias: zeros_param([d], &init),
+                    },
+                },
             })
             .collect();
         let norm = LayerNorm::new(d, &mut init);
@@ -155,7 +177,11 @@ impl TemplatedVit {
     }
 
     pub fn orientation(&self) -> crate::Orientation {
-        if self.raw_orientation { crate::Orientation::Raw } else { crate::Orientation::Residual }
+        if self.raw_orientation {
+            crate::Orientation::Raw
+        } else {
+            crate::Orientation::Residual
+        }
     }
 
     pub fn embed_dim(&self) -> usize {
@@ -167,7 +193,11 @@ impl TemplatedVit {
     pub fn compose(&self, draw: &SwsDraw) -> ComposedWeights {
         let g = self.template.val();
         let [_, r2, r3] = g.dims();
-        let (x, u, v) = (self.scalers.depth.val(), self.scalers.inner.val(), self.scalers.residual.val());
+        let (x, u, v) = (
+            self.scalers.depth.val(),
+            self.scalers.inner.val(),
+            self.scalers.residual.val(),
+        );
         let d = u.dims()[0];
         let head_dim = d / self.num_heads;
         let (w, width) = match draw {
@@ -176,12 +206,17 @@ impl TemplatedVit {
                 let (k2, k3) = ((*k2).min(r2), (*k3).min(r3));
                 let scale = ((r2 * r3) as f64 / (k2 * k3) as f64).sqrt();
                 let g = g.narrow(1, 0, k2).narrow(2, 0, k3);
-                (compose(g, x, u.narrow(1, 0, k2), v.narrow(1, 0, k3)) * scale, d)
+                (
+                    compose(g, x, u.narrow(1, 0, k2), v.narrow(1, 0, k3)) * scale,
+                    d,
+                )
             }
             SwsDraw::Fibre { s2, s3 } => {
                 let device = u.device();
-                let s2 = Tensor::<1>::from_data(TensorData::new(s2.clone(), [r2]), &device).reshape([1, r2]);
-                let s3 = Tensor::<1>::from_data(TensorData::new(s3.clone(), [r3]), &device).reshape([1, r3]);
+                let s2 = Tensor::<1>::from_data(TensorData::new(s2.clone(), [r2]), &device)
+                    .reshape([1, r2]);
+                let s3 = Tensor::<1>::from_data(TensorData::new(s3.clone(), [r3]), &device)
+                    .reshape([1, r3]);
                 (compose(g, x, u * s2, v * s3), d)
             }
             SwsDraw::Channels { width } => {
@@ -189,13 +224,25 @@ impl TemplatedVit {
                 (compose(g, x, u.narrow(0, 0, w), v.narrow(0, 0, w)), w)
             }
         };
-        ComposedWeights { blocks: assemble(w, self.orientation()), width, heads: width / head_dim }
+        ComposedWeights {
+            blocks: assemble(w, self.orientation()),
+            width,
+            heads: width / head_dim,
+        }
     }
 
     /// An encoder view at the composed weights' width. `pos_embed` replaces the model's own
     /// position table (e.g. a sin-cos table recomputed at a sub-width); `None` slices the model's.
-    pub fn encoder(&self, weights: ComposedWeights, pos_embed: Option<Tensor<3>>) -> TemplatedEncoder<'_> {
-        TemplatedEncoder { model: self, weights, pos_embed }
+    pub fn encoder(
+        &self,
+        weights: ComposedWeights,
+        pos_embed: Option<Tensor<3>>,
+    ) -> TemplatedEncoder<'_> {
+        TemplatedEncoder {
+            model: self,
+            weights,
+            pos_embed,
+        }
     }
 
     /// Class logits with the full template: `[B, C, H, W]` -> `[B, K]`.
@@ -229,7 +276,9 @@ impl TemplatedVit {
             tensors.insert(format!("blocks.{l}.mlp.fc2.weight"), layer(&w.fc2));
         }
         let vit = Vit::new(vit_cfg, 0, &device.clone().inner());
-        load_named(vit, &tensors).map_err(|e| TemplateError::Invalid(format!("composed weights do not fit the ViT: {e}")))
+        load_named(vit, &tensors).map_err(|e| {
+            TemplateError::Invalid(format!("composed weights do not fit the ViT: {e}"))
+        })
     }
 }
 
@@ -258,7 +307,13 @@ impl Encoder for TemplatedEncoder<'_> {
         let m = self.model;
         let w = self.weights.width;
         let [d, c, p, _] = m.patch_embed.proj.weight.dims();
-        let weight = m.patch_embed.proj.weight.val().reshape([d, c * p * p]).narrow(0, 0, w);
+        let weight = m
+            .patch_embed
+            .proj
+            .weight
+            .val()
+            .reshape([d, c * p * p])
+            .narrow(0, 0, w);
         let bias = m.patch_embed.proj.bias.val().narrow(0, 0, w);
         let pos = self.pos();
         let n1 = pos.dims()[1];

@@ -46,11 +46,22 @@ impl SwsMode {
             SwsMode::Off => SwsDraw::Full,
             SwsMode::Nested => {
                 let k = |r: usize, j: usize| ((r * j + 4) / 8).clamp(1, r);
-                SwsDraw::Nested { k2: k(r2, rng.random_range(2..=8)), k3: k(r3, rng.random_range(2..=8)) }
+                SwsDraw::Nested {
+                    k2: k(r2, rng.random_range(2..=8)),
+                    k3: k(r3, rng.random_range(2..=8)),
+                }
             }
             SwsMode::Fibre => {
                 let mut s = |r: usize| -> Vec<f32> {
-                    (0..r).map(|_| if rng.random_bool(FIBRE_KEEP) { (1.0 / FIBRE_KEEP) as f32 } else { 0.0 }).collect()
+                    (0..r)
+                        .map(|_| {
+                            if rng.random_bool(FIBRE_KEEP) {
+                                (1.0 / FIBRE_KEEP) as f32
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect()
                 };
                 let s2 = s(r2);
                 let s3 = s(r3);
@@ -59,7 +70,9 @@ impl SwsMode {
             SwsMode::Channels => {
                 let heads = cfg.vit.num_heads;
                 let h = rng.random_range(heads.div_ceil(4)..=heads);
-                SwsDraw::Channels { width: h * cfg.vit.head_dim() }
+                SwsDraw::Channels {
+                    width: h * cfg.vit.head_dim(),
+                }
             }
         }
     }
@@ -79,7 +92,9 @@ impl FromStr for SwsMode {
             "nested" => Ok(SwsMode::Nested),
             "fibre" | "fiber" => Ok(SwsMode::Fibre),
             "channels" => Ok(SwsMode::Channels),
-            _ => Err(format!("unknown SWS mode `{s}` (expected nested, fibre, channels or off)")),
+            _ => Err(format!(
+                "unknown SWS mode `{s}` (expected nested, fibre, channels or off)"
+            )),
         }
     }
 }

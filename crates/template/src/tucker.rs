@@ -20,7 +20,10 @@ pub fn compose(g: Tensor<3>, x: Tensor<2>, u: Tensor<2>, v: Tensor<2>) -> Tensor
     // M = X G: [n, r2, r3]
     let m = x.matmul(g.reshape([r1, r2 * r3]));
     // M V^T: [n r2, r3] x [r3, D3] -> [n, r2, D3]
-    let mv = m.reshape([n * r2, r3]).matmul(v.transpose()).reshape([n, r2, d3]);
+    let mv = m
+        .reshape([n * r2, r3])
+        .matmul(v.transpose())
+        .reshape([n, r2, d3]);
     // U (M V^T): [D2, r2] x [r2, n D3] -> [D2, n, D3] -> [n, D2, D3]
     let mv = mv.swap_dims(0, 1).reshape([r2, n * d3]);
     u.matmul(mv).reshape([d2, n, d3]).swap_dims(0, 1)
@@ -52,11 +55,19 @@ pub fn assemble(w: Tensor<3>, orientation: Orientation) -> DenseBlocks {
     let fc2 = part(8, 12); // [L, 4, a, b]
     let (proj, fc2) = match orientation {
         // blocks are [inner, residual]: proj = o^T, fc2[:, j] = block_j^T
-        Orientation::Residual => (o.swap_dims(1, 2), fc2.permute([0, 3, 1, 2]).reshape([l, d, 4 * d])),
+        Orientation::Residual => (
+            o.swap_dims(1, 2),
+            fc2.permute([0, 3, 1, 2]).reshape([l, d, 4 * d]),
+        ),
         // blocks are [residual, inner] slices of fc2's columns
         Orientation::Raw => (o, fc2.permute([0, 2, 1, 3]).reshape([l, d, 4 * d])),
     };
-    DenseBlocks { qkv, proj, fc1, fc2 }
+    DenseBlocks {
+        qkv,
+        proj,
+        fc1,
+        fc2,
+    }
 }
 
 /// The inverse of [`assemble`]: timm's weights -> `W [12L, D, D]`.
@@ -67,9 +78,20 @@ pub fn disassemble(dense: &DenseBlocks, orientation: Orientation) -> Tensor<3> {
     let (o, fc2) = match orientation {
         Orientation::Residual => (
             dense.proj.clone().swap_dims(1, 2),
-            dense.fc2.clone().reshape([l, d, 4, d]).permute([0, 2, 3, 1]),
+            dense
+                .fc2
+                .clone()
+                .reshape([l, d, 4, d])
+                .permute([0, 2, 3, 1]),
         ),
-        Orientation::Raw => (dense.proj.clone(), dense.fc2.clone().reshape([l, d, 4, d]).permute([0, 2, 1, 3])),
+        Orientation::Raw => (
+            dense.proj.clone(),
+            dense
+                .fc2
+                .clone()
+                .reshape([l, d, 4, d])
+                .permute([0, 2, 1, 3]),
+        ),
     };
     let o = o.reshape([l, 1, d, d]);
     Tensor::cat(vec![qkv, o, fc1, fc2], 1).reshape([l * BLOCKS_PER_LAYER, d, d])
@@ -81,8 +103,14 @@ pub fn disassemble(dense: &DenseBlocks, orientation: Orientation) -> Tensor<3> {
 pub fn project(w: Tensor<3>, x: Tensor<2>, u: Tensor<2>, v: Tensor<2>) -> Tensor<3> {
     let [n, d2, d3] = w.dims();
     let (r1, r2, r3) = (x.dims()[1], u.dims()[1], v.dims()[1]);
-    let a = x.transpose().matmul(w.reshape([n, d2 * d3])).reshape([r1, d2, d3]);
+    let a = x
+        .transpose()
+        .matmul(w.reshape([n, d2 * d3]))
+        .reshape([r1, d2, d3]);
     let b = a.reshape([r1 * d2, d3]).matmul(v).reshape([r1, d2, r3]);
     let b = b.swap_dims(0, 1).reshape([d2, r1 * r3]);
-    u.transpose().matmul(b).reshape([r2, r1, r3]).swap_dims(0, 1)
+    u.transpose()
+        .matmul(b)
+        .reshape([r2, r1, r3])
+        .swap_dims(0, 1)
 }

@@ -18,11 +18,23 @@ fn vals<const D: usize>(x: &Tensor<D>) -> Vec<f32> {
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// W[i, p, q] = sum_{a, j, k} G[a, j, k] X[i, a] U[p, j] V[q, k], written out element by element.
-fn tucker_direct(g: &[f32], x: &[f32], u: &[f32], v: &[f32], n: usize, r: [usize; 3], d2: usize, d3: usize) -> Vec<f32> {
+fn tucker_direct(
+    g: &[f32],
+    x: &[f32],
+    u: &[f32],
+    v: &[f32],
+    n: usize,
+    r: [usize; 3],
+    d2: usize,
+    d3: usize,
+) -> Vec<f32> {
     let [r1, r2, r3] = r;
     let mut w = vec![0f64; n * d2 * d3];
     for i in 0..n {
@@ -32,7 +44,10 @@ fn tucker_direct(g: &[f32], x: &[f32], u: &[f32], v: &[f32], n: usize, r: [usize
                 for a in 0..r1 {
                     for j in 0..r2 {
                         for k in 0..r3 {
-                            s += g[(a * r2 + j) * r3 + k] as f64 * x[i * r1 + a] as f64 * u[p * r2 + j] as f64 * v[q * r3 + k] as f64;
+                            s += g[(a * r2 + j) * r3 + k] as f64
+                                * x[i * r1 + a] as f64
+                                * u[p * r2 + j] as f64
+                                * v[q * r3 + k] as f64;
                         }
                     }
                 }
@@ -52,7 +67,12 @@ fn compose_equals_the_tucker_formula() {
     let x = gaussian(n * r[0], 1.0, &mut rng);
     let u = gaussian(d2 * r[1], 1.0, &mut rng);
     let v = gaussian(d3 * r[2], 1.0, &mut rng);
-    let w = compose(t(g.clone(), r, &device), t(x.clone(), [n, r[0]], &device), t(u.clone(), [d2, r[1]], &device), t(v.clone(), [d3, r[2]], &device));
+    let w = compose(
+        t(g.clone(), r, &device),
+        t(x.clone(), [n, r[0]], &device),
+        t(u.clone(), [d2, r[1]], &device),
+        t(v.clone(), [d3, r[2]], &device),
+    );
     assert_eq!(w.dims(), [n, d2, d3]);
     let expected = tucker_direct(&g, &x, &u, &v, n, r, d2, d3);
     let diff = max_diff(&vals(&w), &expected);
@@ -65,13 +85,17 @@ fn assemble_places_blocks_where_timm_expects_them() {
     let device = Device::default();
     let (l, d) = (2, 3);
     // block i has every entry = 100 i + 10 row + col
-    let w: Vec<f32> = (0..12 * l).flat_map(|i| (0..d * d).map(move |e| (100 * i + 10 * (e / d) + e % d) as f32)).collect();
+    let w: Vec<f32> = (0..12 * l)
+        .flat_map(|i| (0..d * d).map(move |e| (100 * i + 10 * (e / d) + e % d) as f32))
+        .collect();
     let wt = t(w, [12 * l, d, d], &device);
     for orientation in [Orientation::Residual, Orientation::Raw] {
         let dense = assemble(wt.clone(), orientation);
         assert_eq!(dense.qkv.dims(), [l, 3 * d, d]);
         assert_eq!(dense.fc2.dims(), [l, d, 4 * d]);
-        let at = |x: &Tensor<3>, li: usize, r: usize, c: usize| vals(x)[(li * x.dims()[1] + r) * x.dims()[2] + c];
+        let at = |x: &Tensor<3>, li: usize, r: usize, c: usize| {
+            vals(x)[(li * x.dims()[1] + r) * x.dims()[2] + c]
+        };
         // layer 1, k block (c = 1) row 2 col 0 -> qkv row d + 2
         assert_eq!(at(&dense.qkv, 1, d + 2, 0), (100 * 13 + 20) as f32);
         // fc1 slice 2 (c = 6), row 1 col 2 -> fc1 row 2d + 1
@@ -88,7 +112,11 @@ fn assemble_places_blocks_where_timm_expects_them() {
             }
         }
         let back = disassemble(&dense, orientation);
-        assert_eq!(vals(&back), vals(&wt), "disassemble inverts assemble ({orientation:?})");
+        assert_eq!(
+            vals(&back),
+            vals(&wt),
+            "disassemble inverts assemble ({orientation:?})"
+        );
     }
 }
 
@@ -98,11 +126,22 @@ fn gradients_through_compose_match_finite_differences() {
     let device = Device::default().autodiff();
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let (n, r, d) = (4, [3, 3, 3], 4);
-    let shapes: [Vec<usize>; 4] = [vec![r[0], r[1], r[2]], vec![n, r[0]], vec![d, r[1]], vec![d, r[2]]];
-    let base: Vec<Vec<f32>> = shapes.iter().map(|s| gaussian(s.iter().product(), 0.7, &mut rng)).collect();
+    let shapes: [Vec<usize>; 4] = [
+        vec![r[0], r[1], r[2]],
+        vec![n, r[0]],
+        vec![d, r[1]],
+        vec![d, r[2]],
+    ];
+    let base: Vec<Vec<f32>> = shapes
+        .iter()
+        .map(|s| gaussian(s.iter().product(), 0.7, &mut rng))
+        .collect();
     let target = gaussian(n * d * d, 0.5, &mut rng);
     // Autodiff gradients.
-    let mk = |i: usize, f: &[Vec<f32>]| HostTensor { shape: shapes[i].clone(), values: f[i].clone() };
+    let mk = |i: usize, f: &[Vec<f32>]| HostTensor {
+        shape: shapes[i].clone(),
+        values: f[i].clone(),
+    };
     let g: Tensor<3> = mk(0, &base).to_tensor::<3>(&device).require_grad();
     let x: Tensor<2> = mk(1, &base).to_tensor::<2>(&device).require_grad();
     let u: Tensor<2> = mk(2, &base).to_tensor::<2>(&device).require_grad();
@@ -120,7 +159,10 @@ fn gradients_through_compose_match_finite_differences() {
     // Finite differences in f64 on the host, through the direct formula.
     let loss_host = |f: &[Vec<f32>]| -> f64 {
         let w = tucker_direct(&f[0], &f[1], &f[2], &f[3], n, r, d, d);
-        w.iter().zip(&target).map(|(&wi, &ti)| (wi as f64).tanh() * ti as f64 + 0.5 * (wi as f64).powi(2)).sum()
+        w.iter()
+            .zip(&target)
+            .map(|(&wi, &ti)| (wi as f64).tanh() * ti as f64 + 0.5 * (wi as f64).powi(2))
+            .sum()
     };
     let eps = 1e-2f32;
     let mut worst = 0f64;
@@ -135,24 +177,53 @@ fn gradients_through_compose_match_finite_differences() {
             let ad = auto[fi][e] as f64;
             let rel = (fd - ad).abs() / fd.abs().max(1.0);
             worst = worst.max(rel);
-            assert!(rel < 2e-3, "d loss / d {name}[{e}]: finite difference {fd}, autodiff {ad}");
+            assert!(
+                rel < 2e-3,
+                "d loss / d {name}[{e}]: finite difference {fd}, autodiff {ad}"
+            );
         }
     }
     println!("finite differences vs autodiff through compose: max relative error {worst:.2e}");
 }
 
 fn tiny_cfg(ranks: [usize; 3]) -> TemplateConfig {
-    let vit = VitConfig { img_size: 8, patch_size: 4, in_chans: 1, embed_dim: 16, depth: 2, num_heads: 2, mlp_ratio: 4.0, num_classes: 0 };
-    TemplateConfig { ranks, ..TemplateConfig::with_default_ranks(vit) }
+    let vit = VitConfig {
+        img_size: 8,
+        patch_size: 4,
+        in_chans: 1,
+        embed_dim: 16,
+        depth: 2,
+        num_heads: 2,
+        mlp_ratio: 4.0,
+        num_classes: 0,
+    };
+    TemplateConfig {
+        ranks,
+        ..TemplateConfig::with_default_ranks(vit)
+    }
 }
 
 #[test]
 fn fresh_factors_compose_weights_at_timm_scale() {
-    let vit = VitConfig { img_size: 16, patch_size: 4, in_chans: 3, embed_dim: 64, depth: 4, num_heads: 4, mlp_ratio: 4.0, num_classes: 0 };
+    let vit = VitConfig {
+        img_size: 16,
+        patch_size: 4,
+        in_chans: 3,
+        embed_dim: 64,
+        depth: 4,
+        num_heads: 4,
+        mlp_ratio: 4.0,
+        num_classes: 0,
+    };
     let cfg = TemplateConfig::with_default_ranks(vit);
     let model = TemplatedVit::new(&cfg, 0, &Device::default()).unwrap();
     let w = model.compose(&SwsDraw::Full).blocks;
-    for (name, t) in [("qkv", &w.qkv), ("proj", &w.proj), ("fc1", &w.fc1), ("fc2", &w.fc2)] {
+    for (name, t) in [
+        ("qkv", &w.qkv),
+        ("proj", &w.proj),
+        ("fc1", &w.fc1),
+        ("fc2", &w.fc2),
+    ] {
         let v = vals(t);
         let std = (v.iter().map(|x| x * x).sum::<f32>() / v.len() as f32).sqrt();
         assert!((std - 0.02).abs() < 0.003, "{name} std {std}");
@@ -175,19 +246,31 @@ fn nested_sws_only_touches_leading_slices() {
         for j in 0..r2 {
             for k in 0..r3 {
                 let v = gg[(a * r2 + j) * r3 + k].abs();
-                if j < k2 && k < k3 { inside = inside.max(v) } else { outside = outside.max(v) }
+                if j < k2 && k < k3 {
+                    inside = inside.max(v)
+                } else {
+                    outside = outside.max(v)
+                }
             }
         }
     }
     assert!(inside > 0.0, "leading slices get gradient");
     assert_eq!(outside, 0.0, "nothing outside G[:, :{k2}, :{k3}]");
     let gu = vals(&model.scalers.inner.val().grad(&grads).unwrap());
-    assert!(gu.iter().enumerate().all(|(i, &v)| i % r2 < k2 || v == 0.0), "U columns >= k2 untouched");
+    assert!(
+        gu.iter().enumerate().all(|(i, &v)| i % r2 < k2 || v == 0.0),
+        "U columns >= k2 untouched"
+    );
     // the rescaling keeps the composed scale comparable to the full template
     let full = vals(&model.compose(&SwsDraw::Full).blocks.qkv);
     let nested = vals(&model.compose(&SwsDraw::Nested { k2, k3 }).blocks.qkv);
     let rms = |v: &[f32]| (v.iter().map(|x| x * x).sum::<f32>() / v.len() as f32).sqrt();
-    assert!((rms(&nested) / rms(&full) - 1.0).abs() < 0.35, "{} vs {}", rms(&nested), rms(&full));
+    assert!(
+        (rms(&nested) / rms(&full) - 1.0).abs() < 0.35,
+        "{} vs {}",
+        rms(&nested),
+        rms(&full)
+    );
 }
 
 #[test]

@@ -13,7 +13,16 @@ use sweet_vit::names::{load_named, named_tensors, HostTensor};
 use sweet_vit::{Vit, VitConfig};
 
 fn cfg() -> VitConfig {
-    VitConfig { img_size: 8, patch_size: 4, in_chans: 3, embed_dim: 16, depth: 2, num_heads: 2, mlp_ratio: 4.0, num_classes: 3 }
+    VitConfig {
+        img_size: 8,
+        patch_size: 4,
+        in_chans: 3,
+        embed_dim: 16,
+        depth: 2,
+        num_heads: 2,
+        mlp_ratio: 4.0,
+        num_classes: 3,
+    }
 }
 
 /// A dense ViT with every parameter perturbed off its init (so biases and norms matter).
@@ -33,37 +42,69 @@ fn dense(device: &Device) -> Vit {
 
 fn stack(model: &Vit, key: &str) -> Tensor<3> {
     Tensor::stack(
-        model.blocks.iter().map(|b| match key {
-            "qkv" => b.attn.qkv.weight.val(),
-            "proj" => b.attn.proj.weight.val(),
-            "fc1" => b.mlp.fc1.weight.val(),
-            _ => b.mlp.fc2.weight.val(),
-        }).collect(),
+        model
+            .blocks
+            .iter()
+            .map(|b| match key {
+                "qkv" => b.attn.qkv.weight.val(),
+                "proj" => b.attn.proj.weight.val(),
+                "fc1" => b.mlp.fc1.weight.val(),
+                _ => b.mlp.fc2.weight.val(),
+            })
+            .collect(),
         0,
     )
 }
 
 fn max_diff(a: &Tensor<2>, b: &Tensor<2>) -> f32 {
-    let (a, b) = (HostTensor::from_tensor(a).values, HostTensor::from_tensor(b).values);
-    a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    let (a, b) = (
+        HostTensor::from_tensor(a).values,
+        HostTensor::from_tensor(b).values,
+    );
+    a.iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 fn fitted(vit: &Vit, orientation: Orientation, device: &Device) -> (TemplatedVit, TemplateConfig) {
     let c = cfg();
     let d = c.embed_dim;
     let n = 12 * c.depth;
-    let blocks = DenseBlocks { qkv: stack(vit, "qkv"), proj: stack(vit, "proj"), fc1: stack(vit, "fc1"), fc2: stack(vit, "fc2") };
+    let blocks = DenseBlocks {
+        qkv: stack(vit, "qkv"),
+        proj: stack(vit, "proj"),
+        fc1: stack(vit, "fc1"),
+        fc2: stack(vit, "fc2"),
+    };
     let w = disassemble(&blocks, orientation);
     let mut rng = ChaCha8Rng::seed_from_u64(3);
-    let host = |v: Vec<f32>, s: Vec<usize>| HostTensor { shape: s, values: v };
+    let host = |v: Vec<f32>, s: Vec<usize>| HostTensor {
+        shape: s,
+        values: v,
+    };
     let x = host(orthonormal(n, n, &mut rng), vec![n, n]);
     let u = host(orthonormal(d, d, &mut rng), vec![d, d]);
     let v = host(orthonormal(d, d, &mut rng), vec![d, d]);
-    let g = project(w, x.to_tensor(device), u.to_tensor(device), v.to_tensor(device));
-    let tcfg = TemplateConfig { ranks: [n, d, d], orientation, ..TemplateConfig::with_default_ranks(c) };
+    let g = project(
+        w,
+        x.to_tensor(device),
+        u.to_tensor(device),
+        v.to_tensor(device),
+    );
+    let tcfg = TemplateConfig {
+        ranks: [n, d, d],
+        orientation,
+        ..TemplateConfig::with_default_ranks(c)
+    };
     let mut t: BTreeMap<String, HostTensor> = named_tensors(vit)
         .into_iter()
-        .filter(|(k, _)| !(k.ends_with("qkv.weight") || k.ends_with("attn.proj.weight") || k.ends_with("fc1.weight") || k.ends_with("fc2.weight")))
+        .filter(|(k, _)| {
+            !(k.ends_with("qkv.weight")
+                || k.ends_with("attn.proj.weight")
+                || k.ends_with("fc1.weight")
+                || k.ends_with("fc2.weight"))
+        })
         .collect();
     t.insert("template".into(), HostTensor::from_tensor(&g));
     t.insert("scalers.depth".into(), x);
@@ -79,7 +120,11 @@ fn full_rank_template_represents_any_dense_vit() {
     let vit = dense(&device);
     for orientation in [Orientation::Residual, Orientation::Raw] {
         let (templated, _) = fitted(&vit, orientation, &device);
-        let x = Tensor::<4>::random([3, 3, 8, 8], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        let x = Tensor::<4>::random(
+            [3, 3, 8, 8],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
         let d = max_diff(&templated.forward(x.clone()), &vit.forward(x.clone()));
         println!("{orientation:?}: templated vs dense logits max |diff| {d:.2e}");
         assert!(d < 1e-4, "{d}");
@@ -107,7 +152,11 @@ fn template_file_round_trips() {
     assert_eq!(named_tensors(&back), named_tensors(&templated));
     // a model file is not a template file
     let model_dir = dir.path().join("m");
-    sweet_vit::checkpoint::save_model(&vit, &cfg(), vec![0.5; 3], vec![0.5; 3], &model_dir).unwrap();
-    let err = file::load(&model_dir.join("model.safetensors"), &device).err().unwrap().to_string();
+    sweet_vit::checkpoint::save_model(&vit, &cfg(), vec![0.5; 3], vec![0.5; 3], &model_dir)
+        .unwrap();
+    let err = file::load(&model_dir.join("model.safetensors"), &device)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("sweet.template"), "{err}");
 }

@@ -27,7 +27,13 @@ pub struct AdamWConfig {
 
 impl Default for AdamWConfig {
     fn default() -> Self {
-        AdamWConfig { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.05, grad_clip: None }
+        AdamWConfig {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.05,
+            grad_clip: None,
+        }
     }
 }
 
@@ -61,33 +67,54 @@ impl ModuleVisitor for CollectGrads<'_> {
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(g) = param.val().grad(self.grads) {
-            self.out.insert(self.path.join("."), HostTensor::from_tensor(&g).values);
+            self.out
+                .insert(self.path.join("."), HostTensor::from_tensor(&g).values);
         }
     }
 }
 
 impl AdamW {
     pub fn new(cfg: AdamWConfig) -> Self {
-        AdamW { cfg, step: 0, exp_avg: BTreeMap::new(), exp_avg_sq: BTreeMap::new() }
+        AdamW {
+            cfg,
+            step: 0,
+            exp_avg: BTreeMap::new(),
+            exp_avg_sq: BTreeMap::new(),
+        }
     }
 
     /// One update of every parameter that has a gradient in `grads`; parameters without one
     /// (frozen) are left as they are.
     pub fn step<M: Module>(&mut self, module: M, grads: &Gradients, lr: f64) -> (M, StepStats) {
-        let mut collect = CollectGrads { grads, path: Vec::new(), out: BTreeMap::new() };
+        let mut collect = CollectGrads {
+            grads,
+            path: Vec::new(),
+            out: BTreeMap::new(),
+        };
         module.visit(&mut collect);
         let mut grads = collect.out;
-        let sq: f64 = grads.values().flat_map(|g| g.iter()).map(|&x| (x as f64) * (x as f64)).sum();
+        let sq: f64 = grads
+            .values()
+            .flat_map(|g| g.iter())
+            .map(|&x| (x as f64) * (x as f64))
+            .sum();
         let grad_norm = sq.sqrt();
         if let Some(max) = self.cfg.grad_clip {
             // torch.nn.utils.clip_grad_norm_: coef = max / (norm + 1e-6), applied when < 1.
             let coef = max / (grad_norm + 1e-6);
             if coef < 1.0 {
-                grads.values_mut().flat_map(|g| g.iter_mut()).for_each(|x| *x *= coef as f32);
+                grads
+                    .values_mut()
+                    .flat_map(|g| g.iter_mut())
+                    .for_each(|x| *x *= coef as f32);
             }
         }
         self.step += 1;
-        let mut update = Update { opt: self, grads: &grads, lr };
+        let mut update = Update {
+            opt: self,
+            grads: &grads,
+            lr,
+        };
         let module = map_params(module, &mut update);
         (module, StepStats { grad_norm })
     }
@@ -101,7 +128,9 @@ struct Update<'a> {
 
 impl NamedMap for Update<'_> {
     fn map<const D: usize>(&mut self, key: &str, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let Some(g) = self.grads.get(key) else { return param };
+        let Some(g) = self.grads.get(key) else {
+            return param;
+        };
         let c = &self.opt.cfg;
         let t = self.opt.step as i32;
         let (b1, b2) = (c.beta1, c.beta2);
@@ -110,12 +139,24 @@ impl NamedMap for Update<'_> {
         let step_size = (self.lr / bc1) as f32;
         let eps = c.eps as f32;
         let (b1, b2) = (b1 as f32, b2 as f32);
-        let m = self.opt.exp_avg.entry(key.to_string()).or_insert_with(|| vec![0.0; g.len()]);
-        let v = self.opt.exp_avg_sq.entry(key.to_string()).or_insert_with(|| vec![0.0; g.len()]);
+        let m = self
+            .opt
+            .exp_avg
+            .entry(key.to_string())
+            .or_insert_with(|| vec![0.0; g.len()]);
+        let v = self
+            .opt
+            .exp_avg_sq
+            .entry(key.to_string())
+            .or_insert_with(|| vec![0.0; g.len()]);
         param.map(|p| {
             let device = p.device();
             let mut host = HostTensor::from_tensor(&p);
-            let decay = if decays(key, &host.shape) { 1.0 - (self.lr * c.weight_decay) as f32 } else { 1.0 };
+            let decay = if decays(key, &host.shape) {
+                1.0 - (self.lr * c.weight_decay) as f32
+            } else {
+                1.0
+            };
             let inv_bc2 = (1.0 / bc2_sqrt) as f32;
             for i in 0..g.len() {
                 let gi = g[i];

@@ -69,11 +69,19 @@ impl Observer for Silent {}
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error("non-finite loss ({loss}) at epoch {epoch}, step {step}; the last good checkpoint is kept in {checkpoint} (lower --lr or set --grad-clip)")]
-    NonFinite { loss: f64, epoch: usize, step: usize, checkpoint: PathBuf },
+    NonFinite {
+        loss: f64,
+        epoch: usize,
+        step: usize,
+        checkpoint: PathBuf,
+    },
     #[error("checkpoint: {0}")]
     Checkpoint(#[from] run_state::CheckpointError),
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -90,7 +98,10 @@ pub(crate) fn open_run<M: burn::module::Module>(
     opt: &mut AdamW,
 ) -> Result<(M, Progress), TrainError> {
     let metrics_path = out.join(METRICS_FILE);
-    let io = |path: &Path, source| TrainError::Io { path: path.to_path_buf(), source };
+    let io = |path: &Path, source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     if resume {
         let (model, progress) = run_state::load(&out.join(CHECKPOINT_FILE), model, opt)?;
         truncate_jsonl(&metrics_path, progress.epoch).map_err(|e| io(&metrics_path, e))?;
@@ -112,16 +123,30 @@ pub fn batch_tensors(batch: &Batch, device: &Device) -> (Tensor<4>, Tensor<1, In
 }
 
 /// Mean loss and accuracy of `model` (no autodiff) over `set`.
-pub fn evaluate(model: &Vit, set: &Arc<ImageSet>, batch_size: usize, workers: usize, device: &Device) -> (f64, f64) {
+pub fn evaluate(
+    model: &Vit,
+    set: &Arc<ImageSet>,
+    batch_size: usize,
+    workers: usize,
+    device: &Device,
+) -> (f64, f64) {
     let loader = Loader::new(
         set.clone(),
-        LoaderConfig { batch_size, shuffle: false, drop_last: false, seed: 0, workers, augment: Augment::none() },
+        LoaderConfig {
+            batch_size,
+            shuffle: false,
+            drop_last: false,
+            seed: 0,
+            workers,
+            augment: Augment::none(),
+        },
     );
     let (mut loss_sum, mut right, mut n) = (0.0, 0usize, 0usize);
     for batch in loader.epoch(0) {
         let (x, y) = batch_tensors(&batch, device);
         let logits = model.forward(x);
-        loss_sum += cross_entropy(logits.clone(), y.clone(), 0.0).into_scalar::<f32>() as f64 * batch.batch_size as f64;
+        loss_sum += cross_entropy(logits.clone(), y.clone(), 0.0).into_scalar::<f32>() as f64
+            * batch.batch_size as f64;
         right += correct(logits, y);
         n += batch.batch_size;
     }
@@ -148,7 +173,10 @@ pub fn train(
             drop_last: true,
             seed: cfg.seed,
             workers: cfg.workers,
-            augment: Augment { pad_crop: cfg.pad_crop, hflip: cfg.hflip },
+            augment: Augment {
+                pad_crop: cfg.pad_crop,
+                hflip: cfg.hflip,
+            },
         },
     );
     let batches = loader.num_batches();
@@ -167,7 +195,10 @@ pub fn train(
     let mut opt = AdamW::new(cfg.optimizer.clone());
     let checkpoint = out.join(CHECKPOINT_FILE);
     let metrics_path = out.join(METRICS_FILE);
-    let io = |path: &Path| { let path = path.to_path_buf(); move |source| TrainError::Io { path, source } };
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| TrainError::Io { path, source }
+    };
     let progress;
     (model, progress) = open_run(out, resume, model, &mut opt)?;
     let mut progress = progress;
@@ -189,7 +220,12 @@ pub fn train(
             let loss = cross_entropy(logits.clone(), y.clone(), cfg.label_smoothing);
             let loss_value = loss.clone().into_scalar::<f32>() as f64;
             if !loss_value.is_finite() {
-                return Err(TrainError::NonFinite { loss: loss_value, epoch, step: progress.step, checkpoint });
+                return Err(TrainError::NonFinite {
+                    loss: loss_value,
+                    epoch,
+                    step: progress.step,
+                    checkpoint,
+                });
             }
             right += correct(logits.detach(), y);
             let grads = loss.backward();
@@ -201,7 +237,13 @@ pub fn train(
         }
         let train_seconds = start.elapsed().as_secs_f64();
         observer.evaluating();
-        let (test_loss, test_acc) = evaluate(&model.valid(), &test_set, cfg.batch_size.max(256), cfg.workers, &device.clone().inner());
+        let (test_loss, test_acc) = evaluate(
+            &model.valid(),
+            &test_set,
+            cfg.batch_size.max(256),
+            cfg.workers,
+            &device.clone().inner(),
+        );
         progress.epoch += 1;
         let m = EpochMetrics {
             epoch: progress.epoch,

@@ -7,7 +7,10 @@ use serde::Serialize;
 
 /// Appends `record` as one line (flushed and synced, so a killed run keeps every finished line).
 pub fn append_jsonl<T: Serialize>(path: &Path, record: &T) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     let line = serde_json::to_string(record).map_err(std::io::Error::other)?;
     writeln!(f, "{line}")?;
     f.sync_all()
@@ -16,7 +19,9 @@ pub fn append_jsonl<T: Serialize>(path: &Path, record: &T) -> std::io::Result<()
 /// Keeps the first `epochs` lines of a metrics file (used on resume, so that epochs re-run
 /// after the last checkpoint are not listed twice).
 pub fn truncate_jsonl(path: &Path, epochs: usize) -> std::io::Result<()> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
     let kept: Vec<&str> = text.lines().take(epochs).collect();
     let mut out = kept.join("\n");
     if !out.is_empty() {

@@ -70,7 +70,12 @@ pub struct DenseMae {
 /// What the loop needs from either model.
 pub trait MaeModel: Module + Sized {
     /// (loss `[1]`, pred `[B, N, P]`) under one SWS draw (dense models ignore the draw).
-    fn step_loss(&self, images: Tensor<4>, plan: &MaskPlan, draw: &SwsDraw) -> (Tensor<1>, Tensor<3>);
+    fn step_loss(
+        &self,
+        images: Tensor<4>,
+        plan: &MaskPlan,
+        draw: &SwsDraw,
+    ) -> (Tensor<1>, Tensor<3>);
 }
 
 /// The fixed sin-cos table of MAE, frozen (no gradient, never updated).
@@ -83,11 +88,24 @@ fn frozen_sincos(p: Param<Tensor<3>>, width: usize, grid: usize) -> Param<Tensor
 }
 
 impl TemplatedMae {
-    pub fn new(cfg: &PretrainConfig, tcfg: &TemplateConfig, device: &Device) -> Result<Self, TrainError> {
+    pub fn new(
+        cfg: &PretrainConfig,
+        tcfg: &TemplateConfig,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
         let v = &cfg.vit;
-        let mut encoder = TemplatedVit::new(tcfg, cfg.seed, device).map_err(|e| TrainError::Invalid(e.to_string()))?;
+        let mut encoder = TemplatedVit::new(tcfg, cfg.seed, device)
+            .map_err(|e| TrainError::Invalid(e.to_string()))?;
         encoder.pos_embed = frozen_sincos(encoder.pos_embed, v.embed_dim, v.grid());
-        let decoder = MaeDecoder::new(&cfg.decoder, v.embed_dim, v.num_patches(), v.patch_size, v.in_chans, cfg.seed ^ 0xdec0, device);
+        let decoder = MaeDecoder::new(
+            &cfg.decoder,
+            v.embed_dim,
+            v.num_patches(),
+            v.patch_size,
+            v.in_chans,
+            cfg.seed ^ 0xdec0,
+            device,
+        );
         Ok(TemplatedMae { encoder, decoder })
     }
 }
@@ -97,7 +115,15 @@ impl DenseMae {
         let v = &cfg.vit;
         let mut encoder = Vit::new(v, cfg.seed, device);
         encoder.pos_embed = frozen_sincos(encoder.pos_embed, v.embed_dim, v.grid());
-        let decoder = MaeDecoder::new(&cfg.decoder, v.embed_dim, v.num_patches(), v.patch_size, v.in_chans, cfg.seed ^ 0xdec0, device);
+        let decoder = MaeDecoder::new(
+            &cfg.decoder,
+            v.embed_dim,
+            v.num_patches(),
+            v.patch_size,
+            v.in_chans,
+            cfg.seed ^ 0xdec0,
+            device,
+        );
         DenseMae { encoder, decoder }
     }
 }
@@ -114,7 +140,12 @@ fn pad_latent(latent: Tensor<3>, width: usize) -> Tensor<3> {
 }
 
 impl MaeModel for TemplatedMae {
-    fn step_loss(&self, images: Tensor<4>, plan: &MaskPlan, draw: &SwsDraw) -> (Tensor<1>, Tensor<3>) {
+    fn step_loss(
+        &self,
+        images: Tensor<4>,
+        plan: &MaskPlan,
+        draw: &SwsDraw,
+    ) -> (Tensor<1>, Tensor<3>) {
         let weights = self.encoder.compose(draw);
         let full = self.encoder.embed_dim();
         let pos = (weights.width != full).then(|| {
@@ -123,7 +154,10 @@ impl MaeModel for TemplatedMae {
         });
         let enc = self.encoder.encoder(weights, pos);
         if let SwsDraw::Channels { .. } = draw {
-            let encd = PaddedEncoder { inner: enc, width: full };
+            let encd = PaddedEncoder {
+                inner: enc,
+                width: full,
+            };
             return mae_forward(&encd, &self.decoder, images, self.patch(), plan);
         }
         mae_forward(&enc, &self.decoder, images, self.patch(), plan)
@@ -131,7 +165,12 @@ impl MaeModel for TemplatedMae {
 }
 
 impl MaeModel for DenseMae {
-    fn step_loss(&self, images: Tensor<4>, plan: &MaskPlan, _draw: &SwsDraw) -> (Tensor<1>, Tensor<3>) {
+    fn step_loss(
+        &self,
+        images: Tensor<4>,
+        plan: &MaskPlan,
+        _draw: &SwsDraw,
+    ) -> (Tensor<1>, Tensor<3>) {
         let patch = self.encoder.patch_embed.patch_size;
         mae_forward(&self.encoder, &self.decoder, images, patch, plan)
     }
@@ -177,7 +216,9 @@ pub struct PretrainMetrics {
 
 /// Seeds of a step's mask plan and SWS draw: functions of (seed, step) only.
 fn step_seed(seed: u64, step: usize, tag: u64) -> u64 {
-    let mut z = seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ tag.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    let mut z = seed
+        ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ tag.wrapping_mul(0xD1B5_4A32_D192_ED03);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -194,17 +235,41 @@ pub fn evaluate<M: MaeModel>(
 ) -> Result<f64, TrainError> {
     let n = cfg.eval_images.min(set.len).max(1);
     let subset = Arc::new(set.take(n));
-    let loader = Loader::new(subset, LoaderConfig { batch_size: 256, shuffle: false, drop_last: false, seed: 0, workers: cfg.workers, augment: Augment::none() });
+    let loader = Loader::new(
+        subset,
+        LoaderConfig {
+            batch_size: 256,
+            shuffle: false,
+            drop_last: false,
+            seed: 0,
+            workers: cfg.workers,
+            augment: Augment::none(),
+        },
+    );
     let (mut sum, mut count) = (0.0, 0usize);
     for (i, batch) in loader.epoch(0).enumerate() {
         let (x, _) = batch_tensors(&batch, device);
-        let plan = random_masking(batch.batch_size, cfg.vit.num_patches(), cfg.mask_ratio, step_seed(cfg.seed, i, 7));
+        let plan = random_masking(
+            batch.batch_size,
+            cfg.vit.num_patches(),
+            cfg.mask_ratio,
+            step_seed(cfg.seed, i, 7),
+        );
         let (loss, pred) = model.step_loss(x.clone(), &plan, &SwsDraw::Full);
         sum += loss.into_scalar::<f32>() as f64 * batch.batch_size as f64;
         count += batch.batch_size;
         if let (0, Some(path)) = (i, grid) {
-            write_reconstruction_grid(path, &x, &pred, &plan, cfg.vit.patch_size, &set.mean, &set.std, 8.min(batch.batch_size))
-                .map_err(|e| TrainError::Invalid(format!("{}: {e}", path.display())))?;
+            write_reconstruction_grid(
+                path,
+                &x,
+                &pred,
+                &plan,
+                cfg.vit.patch_size,
+                &set.mean,
+                &set.std,
+                8.min(batch.batch_size),
+            )
+            .map_err(|e| TrainError::Invalid(format!("{}: {e}", path.display())))?;
         }
     }
     Ok(sum / count as f64)
@@ -224,11 +289,21 @@ pub fn pretrain<M: MaeModel>(
     let device = train_device(&model);
     let loader = Loader::new(
         train_set.clone(),
-        LoaderConfig { batch_size: cfg.batch_size, shuffle: true, drop_last: true, seed: cfg.seed, workers: cfg.workers, augment: Augment::none() },
+        LoaderConfig {
+            batch_size: cfg.batch_size,
+            shuffle: true,
+            drop_last: true,
+            seed: cfg.seed,
+            workers: cfg.workers,
+            augment: Augment::none(),
+        },
     );
     let batches = loader.num_batches();
     if batches == 0 {
-        return Err(TrainError::Invalid(format!("{} images are fewer than one batch of {}: lower --batch-size", train_set.len, cfg.batch_size)));
+        return Err(TrainError::Invalid(format!(
+            "{} images are fewer than one batch of {}: lower --batch-size",
+            train_set.len, cfg.batch_size
+        )));
     }
     let schedule = Schedule {
         lr: cfg.lr,
@@ -261,15 +336,28 @@ pub fn pretrain<M: MaeModel>(
         for batch in loader.epoch(epoch) {
             lr = schedule.lr_at(progress.step);
             let (x, _) = batch_tensors(&batch, &device);
-            let plan = random_masking(batch.batch_size, n, cfg.mask_ratio, step_seed(cfg.seed, progress.step, 1));
+            let plan = random_masking(
+                batch.batch_size,
+                n,
+                cfg.mask_ratio,
+                step_seed(cfg.seed, progress.step, 1),
+            );
             let draw = match &sws {
-                Some((mode, tcfg)) => mode.draw(tcfg, &mut ChaCha8Rng::seed_from_u64(step_seed(cfg.seed, progress.step, 2))),
+                Some((mode, tcfg)) => mode.draw(
+                    tcfg,
+                    &mut ChaCha8Rng::seed_from_u64(step_seed(cfg.seed, progress.step, 2)),
+                ),
                 None => SwsDraw::Full,
             };
             let (loss, _) = model.step_loss(x, &plan, &draw);
             let value = loss.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {
-                return Err(TrainError::NonFinite { loss: value, epoch, step: progress.step, checkpoint });
+                return Err(TrainError::NonFinite {
+                    loss: value,
+                    epoch,
+                    step: progress.step,
+                    checkpoint,
+                });
             }
             let grads = loss.backward();
             model = opt.step(model, &grads, lr).0;
@@ -282,7 +370,13 @@ pub fn pretrain<M: MaeModel>(
         observer.evaluating();
         progress.epoch += 1;
         let grid = grids.join(format!("epoch_{:03}.png", progress.epoch));
-        let test_loss = evaluate(&model.valid(), &test_set, cfg, &device.clone().inner(), Some(&grid))?;
+        let test_loss = evaluate(
+            &model.valid(),
+            &test_set,
+            cfg,
+            &device.clone().inner(),
+            Some(&grid),
+        )?;
         let m = PretrainMetrics {
             epoch: progress.epoch,
             step: progress.step,

@@ -33,25 +33,48 @@ pub enum CheckpointError {
 }
 
 /// Writes model, optimizer and progress at once.
-pub fn save<M: Module>(path: &Path, model: &M, opt: &AdamW, progress: Progress) -> Result<(), CheckpointError> {
-    let mut tensors: Vec<(String, HostTensor)> =
-        named_tensors(model).into_iter().map(|(k, t)| (format!("model.{k}"), t)).collect();
-    for (prefix, moments) in [("optim.exp_avg", &opt.exp_avg), ("optim.exp_avg_sq", &opt.exp_avg_sq)] {
+pub fn save<M: Module>(
+    path: &Path,
+    model: &M,
+    opt: &AdamW,
+    progress: Progress,
+) -> Result<(), CheckpointError> {
+    let mut tensors: Vec<(String, HostTensor)> = named_tensors(model)
+        .into_iter()
+        .map(|(k, t)| (format!("model.{k}"), t))
+        .collect();
+    for (prefix, moments) in [
+        ("optim.exp_avg", &opt.exp_avg),
+        ("optim.exp_avg_sq", &opt.exp_avg_sq),
+    ] {
         for (k, v) in moments {
-            tensors.push((format!("{prefix}.{k}"), HostTensor { shape: vec![v.len()], values: v.clone() }));
+            tensors.push((
+                format!("{prefix}.{k}"),
+                HostTensor {
+                    shape: vec![v.len()],
+                    values: v.clone(),
+                },
+            ));
         }
     }
     let meta = BTreeMap::from([
         (FORMAT_KEY.to_string(), CHECKPOINT_FORMAT.to_string()),
         (VERSION_KEY.to_string(), "1".to_string()),
-        ("progress".to_string(), serde_json::to_string(&progress).expect("serializable")),
+        (
+            "progress".to_string(),
+            serde_json::to_string(&progress).expect("serializable"),
+        ),
         ("optimizer_step".to_string(), opt.step.to_string()),
     ]);
     Ok(tensor_file::write(path, &tensors, &meta)?)
 }
 
 /// Restores model parameters and optimizer state saved by [`save`]; returns the progress.
-pub fn load<M: Module>(path: &Path, model: M, opt: &mut AdamW) -> Result<(M, Progress), CheckpointError> {
+pub fn load<M: Module>(
+    path: &Path,
+    model: M,
+    opt: &mut AdamW,
+) -> Result<(M, Progress), CheckpointError> {
     let file = tensor_file::read(path)?;
     file.expect_format(path, CHECKPOINT_FORMAT)?;
     let bad = |why: String| CheckpointError::Invalid(path.display().to_string(), why);
@@ -70,7 +93,10 @@ pub fn load<M: Module>(path: &Path, model: M, opt: &mut AdamW) -> Result<(M, Pro
         }
     }
     let model = load_named(model, &params).map_err(|e| bad(e.to_string()))?;
-    let progress = file.metadata.get("progress").ok_or_else(|| bad("no progress in metadata".into()))?;
+    let progress = file
+        .metadata
+        .get("progress")
+        .ok_or_else(|| bad("no progress in metadata".into()))?;
     let progress: Progress = serde_json::from_str(progress).map_err(|e| bad(e.to_string()))?;
     opt.step = file
         .metadata

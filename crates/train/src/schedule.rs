@@ -37,7 +37,12 @@ mod tests {
     use super::*;
 
     fn s() -> Schedule {
-        Schedule { lr: 1e-3, min_lr: 1e-5, warmup_steps: 10, total_steps: 110 }
+        Schedule {
+            lr: 1e-3,
+            min_lr: 1e-5,
+            warmup_steps: 10,
+            total_steps: 110,
+        }
     }
 
     #[test]
@@ -62,7 +67,10 @@ mod tests {
 
     #[test]
     fn no_warmup() {
-        let s = Schedule { warmup_steps: 0, ..s() };
+        let s = Schedule {
+            warmup_steps: 0,
+            ..s()
+        };
         assert!((s.lr_at(0) - 1e-3).abs() < 1e-12);
     }
 

@@ -36,20 +36,30 @@ pub fn model_metadata(cfg: &VitConfig) -> BTreeMap<String, String> {
     BTreeMap::from([
         (FORMAT_KEY.to_string(), MODEL_FORMAT.to_string()),
         (VERSION_KEY.to_string(), MODEL_FORMAT_VERSION.to_string()),
-        ("vit_config".to_string(), serde_json::to_string(cfg).expect("serializable")),
+        (
+            "vit_config".to_string(),
+            serde_json::to_string(cfg).expect("serializable"),
+        ),
     ])
 }
 
 /// Writes only the weights, atomically.
 pub fn save_weights(model: &Vit, cfg: &VitConfig, path: &Path) -> Result<(), CheckpointError> {
-    Ok(tensor_file::write(path, &named_tensors(model), &model_metadata(cfg))?)
+    Ok(tensor_file::write(
+        path,
+        &named_tensors(model),
+        &model_metadata(cfg),
+    )?)
 }
 
 /// Reads weights written by [`save_weights`] (or any safetensors with timm keys) into `model`,
 /// checking every key and shape.
 pub fn load_weights(model: Vit, path: &Path) -> Result<Vit, CheckpointError> {
     let file = tensor_file::read(path)?;
-    load_named(model, &file.tensors).map_err(|source| CheckpointError::Keys { path: path.into(), source })
+    load_named(model, &file.tensors).map_err(|source| CheckpointError::Keys {
+        path: path.into(),
+        source,
+    })
 }
 
 /// Writes a model folder: `model.safetensors` + `config.json` (each atomically).
@@ -61,7 +71,8 @@ pub fn save_model(
     dir: &Path,
 ) -> Result<(), CheckpointError> {
     save_weights(model, cfg, &dir.join(WEIGHTS_FILE))?;
-    let json = serde_json::to_string_pretty(&TimmConfig::new(cfg, mean, std)).expect("serializable");
+    let json =
+        serde_json::to_string_pretty(&TimmConfig::new(cfg, mean, std)).expect("serializable");
     tensor_file::atomic_write(&dir.join(CONFIG_FILE), json.as_bytes())?;
     Ok(())
 }
@@ -73,9 +84,13 @@ pub fn read_config(dir: &Path) -> Result<TimmConfig, CheckpointError> {
         path: path.clone(),
         reason: format!("{e} (is {} a model folder?)", dir.display()),
     })?;
-    let cfg: TimmConfig = serde_json::from_str(&text)
-        .map_err(|e| CheckpointError::Config { path: path.clone(), reason: e.to_string() })?;
-    cfg.vit().validate().map_err(|source| CheckpointError::Arch { path, source })?;
+    let cfg: TimmConfig = serde_json::from_str(&text).map_err(|e| CheckpointError::Config {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    cfg.vit()
+        .validate()
+        .map_err(|source| CheckpointError::Arch { path, source })?;
     Ok(cfg)
 }
 

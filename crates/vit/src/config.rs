@@ -199,15 +199,30 @@ mod tests {
     fn derived_sizes() {
         let c = tiny();
         assert_eq!(c.validate(), Ok(()));
-        assert_eq!((c.grid(), c.num_patches(), c.head_dim(), c.mlp_hidden()), (4, 16, 16, 128));
+        assert_eq!(
+            (c.grid(), c.num_patches(), c.head_dim(), c.mlp_hidden()),
+            (4, 16, 16, 128)
+        );
     }
 
     #[test]
     fn rejects_inconsistent_shapes() {
-        let c = VitConfig { patch_size: 5, ..tiny() };
-        assert!(matches!(c.validate(), Err(ConfigError::PatchDoesNotDivide { .. })));
-        let c = VitConfig { num_heads: 3, ..tiny() };
-        assert!(matches!(c.validate(), Err(ConfigError::HeadsDoNotDivide { .. })));
+        let c = VitConfig {
+            patch_size: 5,
+            ..tiny()
+        };
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::PatchDoesNotDivide { .. })
+        ));
+        let c = VitConfig {
+            num_heads: 3,
+            ..tiny()
+        };
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::HeadsDoNotDivide { .. })
+        ));
         let c = VitConfig { depth: 0, ..tiny() };
         assert_eq!(c.validate(), Err(ConfigError::Zero { name: "depth" }));
     }

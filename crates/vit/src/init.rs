@@ -15,7 +15,10 @@ pub struct Init {
 
 impl Init {
     pub fn new(seed: u64, device: &Device) -> Self {
-        Init { rng: ChaCha8Rng::seed_from_u64(seed), device: device.clone() }
+        Init {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            device: device.clone(),
+        }
     }
 
     pub fn device(&self) -> &Device {
@@ -43,7 +46,9 @@ impl Init {
     /// normal(0, std) without truncation (timm's class token: std 1e-6).
     pub fn normal<const D: usize>(&mut self, shape: [usize; D], std: f32) -> Tensor<D> {
         let n = Normal::new(0.0f32, std).expect("std is finite and positive");
-        let values = (0..shape.iter().product::<usize>()).map(|_| n.sample(&mut self.rng)).collect();
+        let values = (0..shape.iter().product::<usize>())
+            .map(|_| n.sample(&mut self.rng))
+            .collect();
         self.tensor(values, shape)
     }
 
@@ -51,7 +56,9 @@ impl Init {
     /// bound = 1/sqrt(fan_in), same bound for the bias), which timm keeps for `patch_embed.proj`.
     pub fn uniform<const D: usize>(&mut self, shape: [usize; D], bound: f32) -> Tensor<D> {
         let u = Uniform::new_inclusive(-bound, bound).expect("bound is finite");
-        let values = (0..shape.iter().product::<usize>()).map(|_| u.sample(&mut self.rng)).collect();
+        let values = (0..shape.iter().product::<usize>())
+            .map(|_| u.sample(&mut self.rng))
+            .collect();
         self.tensor(values, shape)
     }
 

@@ -62,7 +62,14 @@ impl Vit {
         let blocks = (0..cfg.depth).map(|_| Block::new(cfg, &mut init)).collect();
         let norm = LayerNorm::new(d, &mut init);
         let head = (cfg.num_classes > 0).then(|| Linear::new(d, cfg.num_classes, &mut init));
-        Vit { patch_embed, cls_token, pos_embed, blocks, norm, head }
+        Vit {
+            patch_embed,
+            cls_token,
+            pos_embed,
+            blocks,
+            norm,
+            head,
+        }
     }
 
     /// Token width D.

@@ -16,11 +16,17 @@ pub struct HostTensor {
 impl HostTensor {
     pub fn from_tensor<const D: usize>(t: &Tensor<D>) -> Self {
         let data = t.to_data().convert::<f32>();
-        HostTensor { shape: data.shape().to_vec(), values: data.try_into_vec::<f32>().expect("f32 data") }
+        HostTensor {
+            shape: data.shape().to_vec(),
+            values: data.try_into_vec::<f32>().expect("f32 data"),
+        }
     }
 
     pub fn to_tensor<const D: usize>(&self, device: &Device) -> Tensor<D> {
-        Tensor::from_data(TensorData::new(self.values.clone(), self.shape.clone()), device)
+        Tensor::from_data(
+            TensorData::new(self.values.clone(), self.shape.clone()),
+            device,
+        )
     }
 }
 
@@ -57,7 +63,10 @@ impl ModuleVisitor for Collect {
         let t = if self.with_values {
             HostTensor::from_tensor(&param.val())
         } else {
-            HostTensor { shape: param.lazy_shape().to_vec(), values: Vec::new() }
+            HostTensor {
+                shape: param.lazy_shape().to_vec(),
+                values: Vec::new(),
+            }
         };
         self.out.push((self.path.key(), t));
     }
@@ -65,14 +74,22 @@ impl ModuleVisitor for Collect {
 
 /// Every float parameter with its key and values, in module order.
 pub fn named_tensors<M: Module>(module: &M) -> Vec<(String, HostTensor)> {
-    let mut v = Collect { path: Path::default(), out: Vec::new(), with_values: true };
+    let mut v = Collect {
+        path: Path::default(),
+        out: Vec::new(),
+        with_values: true,
+    };
     module.visit(&mut v);
     v.out
 }
 
 /// Every float parameter's key and shape, in module order (no data is copied).
 pub fn named_shapes<M: Module>(module: &M) -> Vec<(String, Vec<usize>)> {
-    let mut v = Collect { path: Path::default(), out: Vec::new(), with_values: false };
+    let mut v = Collect {
+        path: Path::default(),
+        out: Vec::new(),
+        with_values: false,
+    };
     module.visit(&mut v);
     v.out.into_iter().map(|(k, t)| (k, t.shape)).collect()
 }
@@ -102,7 +119,10 @@ impl<F: NamedMap> ModuleMapper for NamedMapper<'_, F> {
 
 /// Runs `f` over every float parameter of `module` with its key.
 pub fn map_params<M: Module, F: NamedMap>(module: M, f: &mut F) -> M {
-    module.map(&mut NamedMapper { path: Path::default(), f })
+    module.map(&mut NamedMapper {
+        path: Path::default(),
+        f,
+    })
 }
 
 /// Replaces parameter values from `tensors` by key, keeping ids and require-grad state. Fails,
@@ -116,9 +136,9 @@ pub fn load_named<M: Module>(
     for (key, shape) in &expected {
         match tensors.get(key) {
             None => problems.missing.push(format!("{key} {shape:?}")),
-            Some(t) if &t.shape != shape => {
-                problems.wrong_shape.push(format!("{key}: expected {shape:?}, found {:?}", t.shape))
-            }
+            Some(t) if &t.shape != shape => problems
+                .wrong_shape
+                .push(format!("{key}: expected {shape:?}, found {:?}", t.shape)),
             Some(_) => {}
         }
     }
@@ -138,7 +158,11 @@ pub fn load_named<M: Module>(
                 let device = old.device();
                 let grad = old.is_require_grad();
                 let t: Tensor<D> = host.to_tensor(&device);
-                if grad { t.require_grad() } else { t }
+                if grad {
+                    t.require_grad()
+                } else {
+                    t
+                }
             })
         }
     }
@@ -181,6 +205,9 @@ impl std::error::Error for KeyMismatch {}
 /// position embeddings (`no_weight_decay()`), decay for every matrix.
 pub fn decays(key: &str, shape: &[usize]) -> bool {
     let leaf = key.rsplit('.').next().unwrap_or(key);
-    let token = matches!(leaf, "cls_token" | "pos_embed" | "mask_token" | "dist_token");
+    let token = matches!(
+        leaf,
+        "cls_token" | "pos_embed" | "mask_token" | "dist_token"
+    );
     shape.len() > 1 && !token && leaf != "bias"
 }

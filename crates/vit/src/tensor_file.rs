@@ -17,20 +17,39 @@ pub const VERSION_KEY: &str = "format_version";
 #[derive(Debug, thiserror::Error)]
 pub enum TensorFileError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: not a valid safetensors file: {reason}")]
     Parse { path: PathBuf, reason: String },
     #[error("{path}: tensor {key} has dtype {dtype}, only F32 is supported")]
-    Dtype { path: PathBuf, key: String, dtype: String },
-    #[error("{path}: format is {found:?}, expected {expected:?} (is this the right kind of file?)")]
-    Format { path: PathBuf, expected: String, found: Option<String> },
+    Dtype {
+        path: PathBuf,
+        key: String,
+        dtype: String,
+    },
+    #[error(
+        "{path}: format is {found:?}, expected {expected:?} (is this the right kind of file?)"
+    )]
+    Format {
+        path: PathBuf,
+        expected: String,
+        found: Option<String>,
+    },
 }
 
 /// Writes `bytes` to `path` through a temp file in the same folder and a rename, so a reader (or
 /// a crash) never sees a half-written file.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), TensorFileError> {
-    let io = |source| TensorFileError::Io { path: path.to_path_buf(), source };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let io = |source| TensorFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
@@ -55,15 +74,28 @@ pub fn write(
 ) -> Result<(), TensorFileError> {
     let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
         .iter()
-        .map(|(k, t)| (k.clone(), t.values.iter().flat_map(|v| v.to_le_bytes()).collect(), t.shape.clone()))
+        .map(|(k, t)| {
+            (
+                k.clone(),
+                t.values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                t.shape.clone(),
+            )
+        })
         .collect();
     let views: Vec<(String, TensorView)> = bytes
         .iter()
-        .map(|(k, b, s)| (k.clone(), TensorView::new(Dtype::F32, s.clone(), b).expect("sizes agree")))
+        .map(|(k, b, s)| {
+            (
+                k.clone(),
+                TensorView::new(Dtype::F32, s.clone(), b).expect("sizes agree"),
+            )
+        })
         .collect();
     let meta: HashMap<String, String> = metadata.clone().into_iter().collect();
-    let data = safetensors::serialize(views, &Some(meta))
-        .map_err(|e| TensorFileError::Parse { path: path.to_path_buf(), reason: e.to_string() })?;
+    let data = safetensors::serialize(views, &Some(meta)).map_err(|e| TensorFileError::Parse {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     atomic_write(path, &data)
 }
 
@@ -80,25 +112,54 @@ impl TensorFile {
         if found.as_deref() == Some(expected) {
             Ok(())
         } else {
-            Err(TensorFileError::Format { path: path.to_path_buf(), expected: expected.into(), found })
+            Err(TensorFileError::Format {
+                path: path.to_path_buf(),
+                expected: expected.into(),
+                found,
+            })
         }
     }
 }
 
 /// Reads every tensor of a safetensors file (F32 only) and its metadata.
 pub fn read(path: &Path) -> Result<TensorFile, TensorFileError> {
-    let bytes = std::fs::read(path).map_err(|source| TensorFileError::Io { path: path.to_path_buf(), source })?;
-    let parse = |e: safetensors::SafeTensorError| TensorFileError::Parse { path: path.to_path_buf(), reason: e.to_string() };
+    let bytes = std::fs::read(path).map_err(|source| TensorFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let parse = |e: safetensors::SafeTensorError| TensorFileError::Parse {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
     let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(parse)?;
     let st = SafeTensors::deserialize(&bytes).map_err(parse)?;
     let mut tensors = BTreeMap::new();
     for (key, view) in st.tensors() {
         if view.dtype() != Dtype::F32 {
-            return Err(TensorFileError::Dtype { path: path.to_path_buf(), key, dtype: format!("{:?}", view.dtype()) });
+            return Err(TensorFileError::Dtype {
+                path: path.to_path_buf(),
+                key,
+                dtype: format!("{:?}", view.dtype()),
+            });
         }
-        let values = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        tensors.insert(key, HostTensor { shape: view.shape().to_vec(), values });
+        let values = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        tensors.insert(
+            key,
+            HostTensor {
+                shape: view.shape().to_vec(),
+                values,
+            },
+        );
     }
-    let metadata = meta.metadata().clone().unwrap_or_default().into_iter().collect();
+    let metadata = meta
+        .metadata()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     Ok(TensorFile { tensors, metadata })
 }

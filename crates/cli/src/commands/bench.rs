@@ -51,8 +51,20 @@ pub struct ComposeArgs {
 }
 
 fn compose(a: ComposeArgs) -> anyhow::Result<()> {
-    let vit = VitConfig { img_size: 224, patch_size: 16, in_chans: 3, embed_dim: a.width, depth: a.depth, num_heads: a.heads, mlp_ratio: 4.0, num_classes: 0 };
-    let cfg = sweet_template::TemplateConfig { ranks: [a.rank1, a.width, a.width], ..sweet_template::TemplateConfig::with_default_ranks(vit) };
+    let vit = VitConfig {
+        img_size: 224,
+        patch_size: 16,
+        in_chans: 3,
+        embed_dim: a.width,
+        depth: a.depth,
+        num_heads: a.heads,
+        mlp_ratio: 4.0,
+        num_classes: 0,
+    };
+    let cfg = sweet_template::TemplateConfig {
+        ranks: [a.rank1, a.width, a.width],
+        ..sweet_template::TemplateConfig::with_default_ranks(vit)
+    };
     let model = sweet_template::TemplatedVit::new(&cfg, 0, &super::device())?;
     let mut times = Vec::new();
     for i in 0..a.warmup + a.steps {
@@ -111,7 +123,11 @@ pub fn peak_rss_mib() -> Option<f64> {
 pub fn summarize(times: &mut [f64]) -> (f64, f64, f64) {
     times.sort_by(|a, b| a.total_cmp(b));
     let n = times.len();
-    let med = if n % 2 == 1 { times[n / 2] } else { 0.5 * (times[n / 2 - 1] + times[n / 2]) };
+    let med = if n % 2 == 1 {
+        times[n / 2]
+    } else {
+        0.5 * (times[n / 2 - 1] + times[n / 2])
+    };
     (med, times[0], times[n - 1])
 }
 
@@ -129,7 +145,10 @@ fn time_runs(warmup: usize, steps: usize, mut f: impl FnMut()) -> Vec<f64> {
 }
 
 fn threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Prints one `RESULT task=... median_ms=...` line (or one JSON line with `--json`).
@@ -139,7 +158,10 @@ fn report(task: &str, params: usize, batch: usize, mut times: Vec<f64>, json_out
     let img_per_s = batch as f64 * 1e3 / med;
     let rss = peak_rss_mib();
     if json_out {
-        println!("{}", json!({ "task": task, "params": params, "threads": threads, "median_ms": med, "min_ms": min, "max_ms": max, "img_per_s": img_per_s, "peak_rss_mib": rss }));
+        println!(
+            "{}",
+            json!({ "task": task, "params": params, "threads": threads, "median_ms": med, "min_ms": min, "max_ms": max, "img_per_s": img_per_s, "peak_rss_mib": rss })
+        );
     } else {
         println!(
             "RESULT task={task} sweet params={params} threads={threads} median_ms={med:.1} min_ms={min:.1} max_ms={max:.1} img_per_s={img_per_s:.1} peak_rss_mib={:.0}",
@@ -191,15 +213,34 @@ pub struct MaeStepArgs {
 fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
     use rand::SeedableRng;
     use sweet_train::pretrain::{DenseMae, MaeModel, PretrainConfig, TemplatedMae};
-    let vit = VitConfig { img_size: a.img_size, patch_size: a.patch, in_chans: a.in_chans, embed_dim: a.width, depth: a.depth, num_heads: a.heads, mlp_ratio: 4.0, num_classes: 0 };
+    let vit = VitConfig {
+        img_size: a.img_size,
+        patch_size: a.patch,
+        in_chans: a.in_chans,
+        embed_dim: a.width,
+        depth: a.depth,
+        num_heads: a.heads,
+        mlp_ratio: 4.0,
+        num_classes: 0,
+    };
     vit.validate().context("invalid architecture")?;
     let tcfg = sweet_template::TemplateConfig {
-        ranks: [a.rank1, a.rank2.unwrap_or(a.width), a.rank3.unwrap_or(a.width)],
+        ranks: [
+            a.rank1,
+            a.rank2.unwrap_or(a.width),
+            a.rank3.unwrap_or(a.width),
+        ],
         sws: a.sws,
         ..sweet_template::TemplateConfig::with_default_ranks(vit.clone())
     };
     tcfg.validate().context("invalid template")?;
-    let optimizer = AdamWConfig { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.05, grad_clip: None };
+    let optimizer = AdamWConfig {
+        beta1: 0.9,
+        beta2: 0.95,
+        eps: 1e-8,
+        weight_decay: 0.05,
+        grad_clip: None,
+    };
     let cfg = PretrainConfig {
         vit,
         template: (!a.dense).then(|| tcfg.clone()),
@@ -217,12 +258,22 @@ fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
         stop_after: None,
     };
     let device = super::device().autodiff();
-    let x = Tensor::<4>::random([a.batch_size, a.in_chans, a.img_size, a.img_size], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+    let x = Tensor::<4>::random(
+        [a.batch_size, a.in_chans, a.img_size, a.img_size],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
     let n = cfg.vit.num_patches();
     let mut opt = AdamW::new(optimizer);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let mut step_count = 0u64;
-    fn timed<M: MaeModel>(model: M, a: &MaeStepArgs, mut next: impl FnMut() -> (sweet_mae::masking::MaskPlan, sweet_template::SwsDraw), x: &Tensor<4>, opt: &mut AdamW) -> (Vec<f64>, usize) {
+    fn timed<M: MaeModel>(
+        model: M,
+        a: &MaeStepArgs,
+        mut next: impl FnMut() -> (sweet_mae::masking::MaskPlan, sweet_template::SwsDraw),
+        x: &Tensor<4>,
+        opt: &mut AdamW,
+    ) -> (Vec<f64>, usize) {
         let mut slot = Some(model);
         let times = time_runs(a.warmup, a.steps, || {
             let model = slot.take().expect("model is put back every step");
@@ -232,33 +283,71 @@ fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
             slot = Some(opt.step(model, &grads, 1e-4).0);
             let _ = loss.into_scalar::<f32>();
         });
-        (times, burn::module::Module::num_params(slot.as_ref().expect("model")))
+        (
+            times,
+            burn::module::Module::num_params(slot.as_ref().expect("model")),
+        )
     }
     let mut next = || {
         step_count += 1;
         let plan = sweet_mae::masking::random_masking(a.batch_size, n, a.mask_ratio, step_count);
-        let draw = if a.dense { sweet_template::SwsDraw::Full } else { a.sws.draw(&tcfg, &mut rng) };
+        let draw = if a.dense {
+            sweet_template::SwsDraw::Full
+        } else {
+            a.sws.draw(&tcfg, &mut rng)
+        };
         (plan, draw)
     };
     let (times, params) = if a.dense {
         timed(DenseMae::new(&cfg, &device), &a, &mut next, &x, &mut opt)
     } else {
-        timed(TemplatedMae::new(&cfg, &tcfg, &device)?, &a, &mut next, &x, &mut opt)
+        timed(
+            TemplatedMae::new(&cfg, &tcfg, &device)?,
+            &a,
+            &mut next,
+            &x,
+            &mut opt,
+        )
     };
-    report(if a.dense { "mae-dense" } else { "mae" }, params, a.batch_size, times, a.json);
+    report(
+        if a.dense { "mae-dense" } else { "mae" },
+        params,
+        a.batch_size,
+        times,
+        a.json,
+    );
     Ok(())
 }
 
 fn predict(a: StepArgs) -> anyhow::Result<()> {
-    let cfg = VitConfig { img_size: a.img_size, patch_size: a.patch, in_chans: a.in_chans, embed_dim: a.width, depth: a.depth, num_heads: a.heads, mlp_ratio: 4.0, num_classes: a.classes };
+    let cfg = VitConfig {
+        img_size: a.img_size,
+        patch_size: a.patch,
+        in_chans: a.in_chans,
+        embed_dim: a.width,
+        depth: a.depth,
+        num_heads: a.heads,
+        mlp_ratio: 4.0,
+        num_classes: a.classes,
+    };
     cfg.validate().context("invalid architecture")?;
     let device = super::device();
     let model = Vit::new(&cfg, 0, &device);
-    let x = Tensor::<4>::random([a.batch_size, a.in_chans, a.img_size, a.img_size], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+    let x = Tensor::<4>::random(
+        [a.batch_size, a.in_chans, a.img_size, a.img_size],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
     let times = time_runs(a.warmup, a.steps, || {
         let _ = model.forward(x.clone()).into_data();
     });
-    report("predict", burn::module::Module::num_params(&model), a.batch_size, times, a.json);
+    report(
+        "predict",
+        burn::module::Module::num_params(&model),
+        a.batch_size,
+        times,
+        a.json,
+    );
     Ok(())
 }
 
@@ -275,9 +364,21 @@ fn step(a: StepArgs) -> anyhow::Result<()> {
     };
     cfg.validate().context("invalid architecture")?;
     let device = super::device().autodiff();
-    let mut opt = AdamW::new(AdamWConfig { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.05, grad_clip: None });
-    let x = Tensor::<4>::random([a.batch_size, a.in_chans, a.img_size, a.img_size], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
-    let y: Vec<i64> = (0..a.batch_size as i64).map(|i| i % a.classes as i64).collect();
+    let mut opt = AdamW::new(AdamWConfig {
+        beta1: 0.9,
+        beta2: 0.95,
+        eps: 1e-8,
+        weight_decay: 0.05,
+        grad_clip: None,
+    });
+    let x = Tensor::<4>::random(
+        [a.batch_size, a.in_chans, a.img_size, a.img_size],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let y: Vec<i64> = (0..a.batch_size as i64)
+        .map(|i| i % a.classes as i64)
+        .collect();
     let y = Tensor::<1, Int>::from_data(TensorData::new(y, [a.batch_size]), &device);
     let mut slot = Some(Vit::new(&cfg, 0, &device));
     let times = time_runs(a.warmup, a.steps, || {
@@ -287,7 +388,13 @@ fn step(a: StepArgs) -> anyhow::Result<()> {
         slot = Some(opt.step(model, &grads, 1e-4).0);
         let _ = loss.into_scalar::<f32>();
     });
-    report("classify", burn::module::Module::num_params(slot.as_ref().expect("model")), a.batch_size, times, a.json);
+    report(
+        "classify",
+        burn::module::Module::num_params(slot.as_ref().expect("model")),
+        a.batch_size,
+        times,
+        a.json,
+    );
     Ok(())
 }
 

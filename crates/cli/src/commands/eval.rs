@@ -36,13 +36,24 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if (test.channels, test.height, test.width) != (c, h, w) {
         bail!(
             "{} takes {c}x{h}x{w} images but the data is {}x{}x{}",
-            a.model.display(), test.channels, test.height, test.width
+            a.model.display(),
+            test.channels,
+            test.height,
+            test.width
         );
     }
     if test.num_classes > cfg.num_classes {
-        bail!("the data has {} classes but the model only {}", test.num_classes, cfg.num_classes);
+        bail!(
+            "the data has {} classes but the model only {}",
+            test.num_classes,
+            cfg.num_classes
+        );
     }
-    let (loss, acc) = sweet_train::classify::evaluate(&model, &test, a.batch_size, a.workers, &device);
-    super::print_result(a.json, &json!({ "model": a.model, "images": test.len, "top1": acc, "loss": loss }));
+    let (loss, acc) =
+        sweet_train::classify::evaluate(&model, &test, a.batch_size, a.workers, &device);
+    super::print_result(
+        a.json,
+        &json!({ "model": a.model, "images": test.len, "top1": acc, "loss": loss }),
+    );
     Ok(())
 }

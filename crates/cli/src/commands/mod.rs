@@ -21,14 +21,19 @@ pub fn device() -> Device {
 /// Writes `value` as pretty JSON, atomically.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value)?;
-    sweet_vit::tensor_file::atomic_write(path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
+    sweet_vit::tensor_file::atomic_write(path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Reads the settings file `name` of the run folder `out`, for `--resume`.
 pub fn read_run<T: serde::de::DeserializeOwned>(out: &Path, name: &str) -> anyhow::Result<T> {
     let path = out.join(name);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("--resume needs {} (was the run started with this --out?)", path.display()))?;
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "--resume needs {} (was the run started with this --out?)",
+            path.display()
+        )
+    })?;
     serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 

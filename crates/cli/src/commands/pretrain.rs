@@ -115,18 +115,40 @@ struct Run {
 
 fn fresh(a: &Args, chans: usize, img: usize) -> anyhow::Result<Run> {
     let (kind, dir) = a.data.source()?;
-    let vit = VitConfig { img_size: img, patch_size: a.patch, in_chans: chans, embed_dim: a.width, depth: a.depth, num_heads: a.heads, mlp_ratio: 4.0, num_classes: 0 };
+    let vit = VitConfig {
+        img_size: img,
+        patch_size: a.patch,
+        in_chans: chans,
+        embed_dim: a.width,
+        depth: a.depth,
+        num_heads: a.heads,
+        mlp_ratio: 4.0,
+        num_classes: 0,
+    };
     vit.validate().context("invalid architecture")?;
     let template = (!a.dense).then(|| TemplateConfig {
         vit: vit.clone(),
-        ranks: [a.rank1, a.rank2.unwrap_or(a.width), a.rank3.unwrap_or(a.width)],
-        orientation: if a.orientation == "raw" { Orientation::Raw } else { Orientation::Residual },
+        ranks: [
+            a.rank1,
+            a.rank2.unwrap_or(a.width),
+            a.rank3.unwrap_or(a.width),
+        ],
+        orientation: if a.orientation == "raw" {
+            Orientation::Raw
+        } else {
+            Orientation::Residual
+        },
         sws: a.sws,
     });
     if let Some(t) = &template {
         t.validate().context("invalid template")?;
     }
-    let decoder = DecoderConfig { width: a.decoder_width, depth: a.decoder_depth, heads: a.decoder_heads, mlp_ratio: 4.0 };
+    let decoder = DecoderConfig {
+        width: a.decoder_width,
+        depth: a.decoder_depth,
+        heads: a.decoder_heads,
+        mlp_ratio: 4.0,
+    };
     decoder.validate().context("invalid decoder")?;
     if !(0.0..1.0).contains(&a.mask_ratio) {
         bail!("--mask-ratio must be in [0, 1), got {}", a.mask_ratio);
@@ -141,13 +163,26 @@ fn fresh(a: &Args, chans: usize, img: usize) -> anyhow::Result<Run> {
         lr: scaled_lr(a.base_lr, a.batch_size),
         min_lr: a.min_lr,
         warmup_epochs: a.warmup_epochs,
-        optimizer: AdamWConfig { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: a.weight_decay, grad_clip: None },
+        optimizer: AdamWConfig {
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            weight_decay: a.weight_decay,
+            grad_clip: None,
+        },
         seed: a.seed,
         workers: a.workers,
         eval_images: a.eval_images,
         stop_after: None,
     };
-    Ok(Run { data: kind.name().into(), data_dir: dir, data_img_size: a.data.data_img_size, data_channels: a.data.data_channels, train_images: a.train_images, pretrain })
+    Ok(Run {
+        data: kind.name().into(),
+        data_dir: dir,
+        data_img_size: a.data.data_img_size,
+        data_channels: a.data.data_channels,
+        train_images: a.train_images,
+        pretrain,
+    })
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -156,12 +191,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         super::read_run(&a.out, RUN_FILE)?
     } else {
         if a.out.join(sweet_train::run_state::CHECKPOINT_FILE).exists() {
-            bail!("{} already holds a run: pass --resume to continue it, or choose another --out", a.out.display());
+            bail!(
+                "{} already holds a run: pass --resume to continue it, or choose another --out",
+                a.out.display()
+            );
         }
         let train = a.data.open(Split::Train)?;
         fresh(&a, train.channels, train.height)?
     };
-    let data = DataArgs { data: Some(run.data.parse()?), data_dir: Some(run.data_dir.clone()), data_img_size: run.data_img_size, data_channels: run.data_channels };
+    let data = DataArgs {
+        data: Some(run.data.parse()?),
+        data_dir: Some(run.data_dir.clone()),
+        data_img_size: run.data_img_size,
+        data_channels: run.data_channels,
+    };
     let mut train_set = data.open(Split::Train)?;
     if let Some(n) = run.train_images {
         train_set = Arc::new(train_set.take(n.min(train_set.len)));
@@ -175,9 +218,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     cfg.stop_after = a.stop_after;
     eprintln!(
         "{} {} images (labels unused), {} per batch, lr {:e} ({}), mask ratio {}",
-        if cfg.template.is_some() { "template pre-training on" } else { "dense MAE pre-training on" },
-        train_set.len, cfg.batch_size, cfg.lr,
-        cfg.template.as_ref().map_or("dense".to_string(), |t| format!("ranks {:?}, sws {}", t.ranks, t.sws)),
+        if cfg.template.is_some() {
+            "template pre-training on"
+        } else {
+            "dense MAE pre-training on"
+        },
+        train_set.len,
+        cfg.batch_size,
+        cfg.lr,
+        cfg.template
+            .as_ref()
+            .map_or("dense".to_string(), |t| format!(
+                "ranks {:?}, sws {}",
+                t.ranks, t.sws
+            )),
         cfg.mask_ratio
     );
     let device = super::device().autodiff();
@@ -185,16 +239,38 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let (history, output): (Vec<PretrainMetrics>, PathBuf) = match &cfg.template {
         Some(tcfg) => {
             let model = TemplatedMae::new(&cfg, tcfg, &device)?;
-            let (model, h) = pretrain(&cfg, model, train_set.clone(), test_set, &a.out, a.resume, &mut bars)?;
+            let (model, h) = pretrain(
+                &cfg,
+                model,
+                train_set.clone(),
+                test_set,
+                &a.out,
+                a.resume,
+                &mut bars,
+            )?;
             let path = a.out.join(file::TEMPLATE_FILE);
             file::save(&path, &model.encoder.valid(), tcfg)?;
             (h, path)
         }
         None => {
             let model = DenseMae::new(&cfg, &device);
-            let (model, h) = pretrain(&cfg, model, train_set.clone(), test_set, &a.out, a.resume, &mut bars)?;
+            let (model, h) = pretrain(
+                &cfg,
+                model,
+                train_set.clone(),
+                test_set,
+                &a.out,
+                a.resume,
+                &mut bars,
+            )?;
             let path = a.out.join("encoder");
-            checkpoint::save_model(&model.encoder.valid(), &cfg.vit, train_set.mean.clone(), train_set.std.clone(), &path)?;
+            checkpoint::save_model(
+                &model.encoder.valid(),
+                &cfg.vit,
+                train_set.mean.clone(),
+                train_set.std.clone(),
+                &path,
+            )?;
             (h, path)
         }
     };

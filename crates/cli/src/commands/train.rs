@@ -138,7 +138,13 @@ fn fresh_config(a: &Args, classes: usize, chans: usize, img: usize) -> anyhow::R
         lr: a.lr,
         min_lr: a.min_lr,
         warmup_epochs: a.warmup_epochs,
-        optimizer: AdamWConfig { beta1: a.beta1, beta2: a.beta2, eps: 1e-8, weight_decay: a.weight_decay, grad_clip: a.grad_clip },
+        optimizer: AdamWConfig {
+            beta1: a.beta1,
+            beta2: a.beta2,
+            eps: 1e-8,
+            weight_decay: a.weight_decay,
+            grad_clip: a.grad_clip,
+        },
         label_smoothing: a.label_smoothing,
         pad_crop: a.pad_crop,
         hflip: a.hflip,
@@ -162,11 +168,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let run = if a.resume {
         let r = super::read_run(&a.out, RUN_FILE)?;
-        eprintln!("resuming {} (settings from {})", a.out.display(), a.out.join(RUN_FILE).display());
+        eprintln!(
+            "resuming {} (settings from {})",
+            a.out.display(),
+            a.out.join(RUN_FILE).display()
+        );
         r
     } else {
         if a.out.join(sweet_train::run_state::CHECKPOINT_FILE).exists() {
-            bail!("{} already holds a run: pass --resume to continue it, or choose another --out", a.out.display());
+            bail!(
+                "{} already holds a run: pass --resume to continue it, or choose another --out",
+                a.out.display()
+            );
         }
         let train = a.data.open(Split::Train)?;
         fresh_config(&a, train.num_classes, train.channels, train.height)?
@@ -197,11 +210,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let batches = train_set.len / cfg.batch_size;
     eprintln!(
         "{} train / {} test images, {} batches of {} per epoch, peak lr {:e}, {} parameters",
-        train_set.len, test_set.len, batches, cfg.batch_size, cfg.lr, burn::module::Module::num_params(&model)
+        train_set.len,
+        test_set.len,
+        batches,
+        cfg.batch_size,
+        cfg.lr,
+        burn::module::Module::num_params(&model)
     );
     let (mean, std) = (train_set.mean.clone(), train_set.std.clone());
     let mut bars = Bars::new(a.json);
-    let (model, history) = classify::train(&cfg, model, train_set, test_set, &a.out, a.resume, &mut bars)?;
+    let (model, history) = classify::train(
+        &cfg, model, train_set, test_set, &a.out, a.resume, &mut bars,
+    )?;
     let model_dir = a.out.join("model");
     checkpoint::save_model(&model, &run.vit, mean, std, &model_dir)?;
     let last = history.last();

@@ -14,7 +14,11 @@ pub struct Attention {
 
 impl Attention {
     pub fn new(dim: usize, num_heads: usize, init: &mut Init) -> Self {
-        Attention { qkv: Linear::new(dim, 3 * dim, init), proj: Linear::new(dim, dim, init), num_heads }
+        Attention {
+            qkv: Linear::new(dim, 3 * dim, init),
+            proj: Linear::new(dim, dim, init),
+            num_heads,
+        }
     }
 
     /// `[B, N, D]` -> `[B, N, D]`.

@@ -1,8 +1,10 @@
 //! The ViT's math on plain tensors, weights in PyTorch layout (`[out, in]`).
+//!
+//! LayerNorm, GELU and the attention core run sweet-kernels' fused CPU operations on burn's
+//! Flex backend (and burn's composed ops elsewhere); both are tested against each other there
+//! and this module against timm in `tests/parity.rs`.
 
 use burn::prelude::*;
-use burn::tensor::activation::gelu;
-use burn::tensor::module::{attention as sdpa, layer_norm as ln};
 
 /// LayerNorm epsilon used everywhere in timm's ViT.
 pub const LN_EPS: f64 = 1e-6;
@@ -14,7 +16,7 @@ pub fn linear<const D: usize>(x: Tensor<D>, weight: Tensor<2>, bias: Tensor<1>) 
 
 /// LayerNorm over the last dim with eps 1e-6. x: `[..., D]`, weight/bias: `[D]`.
 pub fn layer_norm<const D: usize>(x: Tensor<D>, weight: Tensor<1>, bias: Tensor<1>) -> Tensor<D> {
-    ln(x, weight, Some(bias), LN_EPS)
+    sweet_kernels::layer_norm(x, weight, bias, LN_EPS)
 }
 
 /// Multi-head self-attention with a fused qkv projection, timm's layout.
@@ -29,17 +31,7 @@ pub fn attention(
     proj_b: Tensor<1>,
     num_heads: usize,
 ) -> Tensor<3> {
-    let [b, n, d] = x.dims();
-    let hd = d / num_heads;
-    // [B, N, 3D] -> [B, N, 3, H, hd] -> [3, B, H, N, hd]
-    let qkv = linear(x, qkv_w, qkv_b)
-        .reshape([b, n, 3, num_heads, hd])
-        .permute([2, 0, 3, 1, 4]);
-    let mut parts = qkv.chunk(3, 0).into_iter().map(|t| t.squeeze_dim::<4>(0));
-    let (q, k, v) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
-    // softmax(q k^T / sqrt(hd)) v : [B, H, N, hd]
-    let out = sdpa(q, k, v, None, None, Default::default());
-    let out = out.swap_dims(1, 2).reshape([b, n, d]);
+    let out = sweet_kernels::attention(linear(x, qkv_w, qkv_b), num_heads);
     linear(out, proj_w, proj_b)
 }
 
@@ -51,7 +43,7 @@ pub fn mlp<const D: usize>(
     fc2_w: Tensor<2>,
     fc2_b: Tensor<1>,
 ) -> Tensor<D> {
-    linear(gelu(linear(x, fc1_w, fc1_b)), fc2_w, fc2_b)
+    linear(sweet_kernels::gelu(linear(x, fc1_w, fc1_b)), fc2_w, fc2_b)
 }
 
 /// Cuts images into flattened patches in the order a conv weight `[D, C, p, p]` flattens:

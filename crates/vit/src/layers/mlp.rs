@@ -13,7 +13,10 @@ pub struct Mlp {
 
 impl Mlp {
     pub fn new(dim: usize, hidden: usize, init: &mut Init) -> Self {
-        Mlp { fc1: Linear::new(dim, hidden, init), fc2: Linear::new(hidden, dim, init) }
+        Mlp {
+            fc1: Linear::new(dim, hidden, init),
+            fc2: Linear::new(hidden, dim, init),
+        }
     }
 
     /// `[..., D]` -> `[..., D]`.

@@ -38,6 +38,10 @@ impl PatchEmbed {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<3> {
         let [d, c, p, _] = self.proj.weight.dims();
         let w = self.proj.weight.val().reshape([d, c * p * p]);
-        linear(patchify_conv_order(images, self.patch_size), w, self.proj.bias.val())
+        linear(
+            patchify_conv_order(images, self.patch_size),
+            w,
+            self.proj.bias.val(),
+        )
     }
 }
