@@ -40,8 +40,9 @@ fn layer_norm_forward(
     eps: f32,
 ) -> FlexTensor {
     let xs = values(x);
-    let mut y = vec![0.0f32; xs.len()];
-    cpu::layer_norm::forward(&xs, &values(gamma), &values(beta), eps, &mut y);
+    let y = cpu::filled(xs.len(), |y| {
+        cpu::layer_norm::forward(&xs, &values(gamma), &values(beta), eps, y)
+    });
     tensor(y, x.layout().shape().clone())
 }
 
@@ -61,8 +62,17 @@ impl Backward<Flex, 3> for LayerNormBackward {
         let dy: FlexTensor = grads.consume::<Flex>(&ops.node);
         let (x, gamma, eps) = ops.state;
         let xs = values(&x);
-        let mut dx = vec![0.0f32; xs.len()];
-        let (dg, db) = cpu::layer_norm::backward(&xs, &values(&gamma), &values(&dy), eps, &mut dx);
+        let mut grads_gb = None;
+        let dx = cpu::filled(xs.len(), |dx| {
+            grads_gb = Some(cpu::layer_norm::backward(
+                &xs,
+                &values(&gamma),
+                &values(&dy),
+                eps,
+                dx,
+            ))
+        });
+        let (dg, db) = grads_gb.expect("backward ran");
         let d = dg.len();
         if let Some(node) = node_x {
             grads.register::<Flex>(node.id, tensor(dx, x.layout().shape().clone()));
@@ -94,8 +104,7 @@ pub fn layer_norm([x, gamma, beta]: [AutodiffTensor<Flex>; 3], eps: f32) -> Auto
 
 fn gelu_forward(x: &FlexTensor) -> FlexTensor {
     let xs = values(x);
-    let mut y = vec![0.0f32; xs.len()];
-    cpu::gelu::forward(&xs, &mut y);
+    let y = cpu::filled(xs.len(), |y| cpu::gelu::forward(&xs, y));
     tensor(y, x.layout().shape().clone())
 }
 
@@ -116,8 +125,7 @@ impl Backward<Flex, 1> for GeluBackward {
         if let Some(node) = node_x {
             let x = ops.state;
             let xs = values(&x);
-            let mut dx = vec![0.0f32; xs.len()];
-            cpu::gelu::backward(&xs, &values(&dy), &mut dx);
+            let dx = cpu::filled(xs.len(), |dx| cpu::gelu::backward(&xs, &values(&dy), dx));
             grads.register::<Flex>(node.id, tensor(dx, x.layout().shape().clone()));
         }
     }
@@ -195,5 +203,92 @@ pub fn attention([qkv]: [AutodiffTensor<Flex>; 1], heads: usize) -> AutodiffTens
             prep.finish((qkv.primitive().clone(), probs, heads), out)
         }
         OpsKind::UnTracked(prep) => prep.finish(attention_forward(qkv.primitive(), heads).0),
+    }
+}
+
+// ---------------------------------------------------------------- linear
+
+/// W as a strided view into its storage (no copy for transposed or sliced weights).
+fn strided(w: &FlexTensor) -> Option<cpu::linear::Strided<'_>> {
+    let l = w.layout();
+    let s = l.strides();
+    let shape = l.shape();
+    (s.len() == 2 && s[0] >= 0 && s[1] >= 0).then(|| cpu::linear::Strided {
+        data: &w.storage::<f32>()[l.start_offset()..],
+        rows: shape[0],
+        cols: shape[1],
+        rs: s[0],
+        cs: s[1],
+    })
+}
+
+fn linear_forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor) -> FlexTensor {
+    let w_owned;
+    let wv = match strided(w) {
+        Some(v) => v,
+        None => {
+            w_owned = w.to_contiguous();
+            strided(&w_owned).expect("contiguous 2-D weight")
+        }
+    };
+    let xs = values(x);
+    let rows = xs.len() / wv.cols;
+    let y = cpu::filled(rows * wv.rows, |y| {
+        cpu::linear::forward(&xs, wv, &values(b), y)
+    });
+    let mut shape = dims(x);
+    *shape.last_mut().unwrap() = wv.rows;
+    tensor(y, Shape::from(shape))
+}
+
+pub fn linear_plain([x, w, b]: [FlexTensor; 3]) -> FlexTensor {
+    linear_forward(&x, &w, &b)
+}
+
+#[derive(Debug)]
+struct LinearBackward;
+
+impl Backward<Flex, 3> for LinearBackward {
+    /// (x, weight)
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let dy: FlexTensor = grads.consume::<Flex>(&ops.node);
+        let (x, w) = ops.state;
+        let w = if strided(&w).is_some() {
+            w
+        } else {
+            w.to_contiguous()
+        };
+        let wv = strided(&w).expect("2-D weight");
+        let (dx, dw, db) = cpu::linear::backward(
+            &values(&x),
+            wv,
+            &values(&dy),
+            node_x.is_some(),
+            node_w.is_some(),
+        );
+        if let (Some(node), Some(dx)) = (node_x, dx) {
+            grads.register::<Flex>(node.id, tensor(dx, x.layout().shape().clone()));
+        }
+        if let (Some(node), Some(dw)) = (node_w, dw) {
+            grads.register::<Flex>(node.id, tensor(dw, Shape::new([wv.rows, wv.cols])));
+        }
+        if let Some(node) = node_b {
+            grads.register::<Flex>(node.id, tensor(db, Shape::new([wv.rows])));
+        }
+    }
+}
+
+pub fn linear([x, w, b]: [AutodiffTensor<Flex>; 3]) -> AutodiffTensor<Flex> {
+    let out = linear_forward(x.primitive(), w.primitive(), b.primitive());
+    match LinearBackward
+        .prepare::<NoCheckpointing>([x.node(), w.node(), b.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish((x.primitive().clone(), w.primitive().clone()), out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
     }
 }

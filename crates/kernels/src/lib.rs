@@ -10,6 +10,7 @@
 //!
 //! | function | forward | backward |
 //! |---|---|---|
+//! | [`linear`] | bias written first, one gemm | dx and dW by gemm, db in one pass |
 //! | [`layer_norm`] | one pass per row | dx, dgamma, dbeta in one pass |
 //! | [`gelu`] | erf-GELU, vectorized erf | one pass |
 //! | [`attention`] | from fused qkv, no permutes | dq, dk, dv into one dqkv |
@@ -22,6 +23,18 @@ use burn::prelude::*;
 use burn::tensor::module::attention as sdpa;
 
 use route::{Route, Routed};
+
+/// `x @ weight^T + bias` in PyTorch's layout. x: `[..., in]`, weight: `[out, in]` (any
+/// strided view), bias: `[out]` -> `[..., out]`.
+pub fn linear<const R: usize>(x: Tensor<R>, weight: Tensor<2>, bias: Tensor<1>) -> Tensor<R> {
+    match route::three(&x, &weight, &bias) {
+        Some(Routed::Plain(p)) => {
+            Tensor::from_primitive::<burn::backend::Flex>(autodiff::linear_plain(p))
+        }
+        Some(Routed::Tracked(t)) => Route::wrap(autodiff::linear(t)),
+        None => reference::linear(x, weight, bias),
+    }
+}
 
 /// LayerNorm over the last dim. x: `[..., D]`, gamma/beta: `[D]`.
 pub fn layer_norm<const R: usize>(
@@ -74,6 +87,10 @@ pub fn attention(qkv: Tensor<3>, num_heads: usize) -> Tensor<3> {
 /// reference the fused kernels are tested against.
 pub mod reference {
     use super::*;
+
+    pub fn linear<const R: usize>(x: Tensor<R>, weight: Tensor<2>, bias: Tensor<1>) -> Tensor<R> {
+        burn::tensor::module::linear(x, weight.transpose(), Some(bias))
+    }
 
     pub fn layer_norm<const R: usize>(
         x: Tensor<R>,

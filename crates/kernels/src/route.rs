@@ -43,7 +43,11 @@ pub fn one<const R: usize>(x: &Tensor<R>) -> Option<Routed<1>> {
     tracked(x).map(|t| Routed::Tracked([t]))
 }
 
-pub fn three<const R: usize>(x: &Tensor<R>, a: &Tensor<1>, b: &Tensor<1>) -> Option<Routed<3>> {
+pub fn three<const R: usize, const A: usize>(
+    x: &Tensor<R>,
+    a: &Tensor<A>,
+    b: &Tensor<1>,
+) -> Option<Routed<3>> {
     if let (Some(x), Some(a), Some(b)) = (plain(x), plain(a), plain(b)) {
         return Some(Routed::Plain([x, a, b]));
     }

@@ -12,7 +12,7 @@
 
 use rayon::prelude::*;
 
-use super::isa::{exp, multiversion};
+use super::isa::{dot, exp, multiversion, sum};
 
 /// Shapes of one attention call.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -77,17 +77,31 @@ unsafe fn matmul(
     }
 }
 
+/// Largest element (16 lanes, so it vectorizes).
+#[inline(always)]
+fn max_of(xs: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; 16];
+    let chunks = xs.chunks_exact(16);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..16 {
+            acc[i] = acc[i].max(c[i]);
+        }
+    }
+    rest.iter()
+        .chain(acc.iter())
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(v))
+}
+
 multiversion! {
     /// Row-wise softmax of an `[n, n]` block in place.
     fn softmax_rows(s: &mut [f32], n: usize) {
         for row in s.chunks_exact_mut(n) {
-            let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-            let mut total = 0.0;
+            let max = max_of(row);
             for v in row.iter_mut() {
                 *v = exp(*v - max);
-                total += *v;
             }
-            let inv = 1.0 / total;
+            let inv = 1.0 / sum(row);
             for v in row.iter_mut() {
                 *v *= inv;
             }
@@ -99,10 +113,7 @@ multiversion! {
     /// `dP <- P * (dP - rowsum(dP * P))` for an `[n, n]` block.
     fn softmax_backward_rows(p: &[f32], dp: &mut [f32], n: usize) {
         for (p, dp) in p.chunks_exact(n).zip(dp.chunks_exact_mut(n)) {
-            let mut s = 0.0;
-            for i in 0..n {
-                s += p[i] * dp[i];
-            }
+            let s = dot(p, dp);
             for i in 0..n {
                 dp[i] = p[i] * (dp[i] - s);
             }
@@ -120,8 +131,14 @@ pub fn forward(qkv: &[f32], dims: Dims, scale: f32) -> (Vec<f32>, Vec<f32>) {
     } = dims;
     let d = dims.width();
     assert_eq!(qkv.len(), batch * n * 3 * d);
-    let mut out = vec![0.0f32; batch * n * d];
-    let mut probs = vec![0.0f32; batch * heads * n * n];
+    // SAFETY: both are fully written below (every head's block of every row, by gemm products
+    // that do not read their destination) before anything reads them.
+    let (mut out, mut probs) = unsafe {
+        (
+            super::uninit_vec(batch * n * d),
+            super::uninit_vec(batch * heads * n * n),
+        )
+    };
     out.par_chunks_mut(n * d)
         .zip(probs.par_chunks_mut(heads * n * n))
         .enumerate()
@@ -194,7 +211,9 @@ pub fn backward(qkv: &[f32], probs: &[f32], dout: &[f32], dims: Dims, scale: f32
     assert_eq!(qkv.len(), batch * n * 3 * d);
     assert_eq!(probs.len(), batch * heads * n * n);
     assert_eq!(dout.len(), batch * n * d);
-    let mut dqkv = vec![0.0f32; batch * n * 3 * d];
+    // SAFETY: fully written below (dq, dk and dv of every head, by gemm products that do not
+    // read their destination) before anything reads it.
+    let mut dqkv = unsafe { super::uninit_vec(batch * n * 3 * d) };
     dqkv.par_chunks_mut(n * 3 * d)
         .enumerate()
         .for_each(|(b, dqkv)| {
@@ -202,7 +221,8 @@ pub fn backward(qkv: &[f32], probs: &[f32], dout: &[f32], dims: Dims, scale: f32
             let dout = &dout[b * n * d..(b + 1) * n * d];
             let row = (3 * d) as isize;
             let nn = n as isize;
-            let mut ds = vec![0.0f32; n * n];
+            // SAFETY: each head's dP product writes all of it before it is read.
+            let mut ds = unsafe { super::uninit_vec(n * n) };
             for h in 0..heads {
                 let p = &probs[(b * heads + h) * n * n..(b * heads + h + 1) * n * n];
                 let (q, k, v) = (

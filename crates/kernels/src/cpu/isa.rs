@@ -91,7 +91,10 @@ pub fn exp(x: f32) -> f32 {
         * r
         + 5.000_000_1e-1;
     let y = p * r * r + r + 1.0;
-    y * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // `as i32` saturates lane by lane in scalar code; n is a finite integer in [-126, 127] here.
+    // SAFETY: n is finite and within i32's range (x was clamped above).
+    let n = unsafe { n.to_int_unchecked::<i32>() };
+    y * f32::from_bits(((n + 127) as u32) << 23)
 }
 
 /// `erf(z)` for `z >= 0` and `e^{-z^2}` (Abramowitz & Stegun 7.1.26: absolute error <= 1.5e-7 in

@@ -11,7 +11,7 @@ pub const LN_EPS: f64 = 1e-6;
 
 /// `x @ weight^T + bias`. x: `[..., in]`, weight: `[out, in]`, bias: `[out]` -> `[..., out]`.
 pub fn linear<const D: usize>(x: Tensor<D>, weight: Tensor<2>, bias: Tensor<1>) -> Tensor<D> {
-    burn::tensor::module::linear(x, weight.transpose(), Some(bias))
+    sweet_kernels::linear(x, weight, bias)
 }
 
 /// LayerNorm over the last dim with eps 1e-6. x: `[..., D]`, weight/bias: `[D]`.
