@@ -207,6 +207,7 @@ fn linear_matches_reference() {
         (37usize, 20usize, 13usize, false),
         (2 * 65, 192, 576, false),
         (3 * 11, 24, 40, true),
+        (600, 8, 5, false),
     ] {
         let x = rand(
             [
