@@ -46,6 +46,7 @@ def main():
     ap.add_argument("--warmup-epochs", type=float, default=0.5)
     ap.add_argument("--weight-decay", type=float, default=0.05)
     ap.add_argument("--label-smoothing", type=float, default=0.1)
+    ap.add_argument("--grad-clip", type=float, default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
@@ -84,6 +85,8 @@ def main():
             loss = F.cross_entropy(model(xtr[idx]), ytr[idx], label_smoothing=a.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if a.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), a.grad_clip)
             opt.step()
             step += 1
         model.eval()
