@@ -319,18 +319,26 @@ fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+impl StepArgs {
+    /// The benchmarked ViT (checked).
+    fn vit(&self) -> anyhow::Result<VitConfig> {
+        let cfg = VitConfig {
+            img_size: self.img_size,
+            patch_size: self.patch,
+            in_chans: self.in_chans,
+            embed_dim: self.width,
+            depth: self.depth,
+            num_heads: self.heads,
+            mlp_ratio: 4.0,
+            num_classes: self.classes,
+        };
+        cfg.validate().context("invalid architecture")?;
+        Ok(cfg)
+    }
+}
+
 fn predict(a: StepArgs) -> anyhow::Result<()> {
-    let cfg = VitConfig {
-        img_size: a.img_size,
-        patch_size: a.patch,
-        in_chans: a.in_chans,
-        embed_dim: a.width,
-        depth: a.depth,
-        num_heads: a.heads,
-        mlp_ratio: 4.0,
-        num_classes: a.classes,
-    };
-    cfg.validate().context("invalid architecture")?;
+    let cfg = a.vit()?;
     let device = super::device();
     let model = Vit::new(&cfg, 0, &device);
     let x = Tensor::<4>::random(
@@ -352,17 +360,7 @@ fn predict(a: StepArgs) -> anyhow::Result<()> {
 }
 
 fn step(a: StepArgs) -> anyhow::Result<()> {
-    let cfg = VitConfig {
-        img_size: a.img_size,
-        patch_size: a.patch,
-        in_chans: a.in_chans,
-        embed_dim: a.width,
-        depth: a.depth,
-        num_heads: a.heads,
-        mlp_ratio: 4.0,
-        num_classes: a.classes,
-    };
-    cfg.validate().context("invalid architecture")?;
+    let cfg = a.vit()?;
     let device = super::device().autodiff();
     let mut opt = AdamW::new(AdamWConfig {
         beta1: 0.9,
