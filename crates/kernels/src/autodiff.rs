@@ -222,15 +222,18 @@ fn strided(w: &FlexTensor) -> Option<cpu::linear::Strided<'_>> {
     })
 }
 
+/// The weight itself when [`strided`] can view it in place, else a contiguous copy.
+fn viewable_weight(w: &FlexTensor) -> std::borrow::Cow<'_, FlexTensor> {
+    if strided(w).is_some() {
+        std::borrow::Cow::Borrowed(w)
+    } else {
+        std::borrow::Cow::Owned(w.to_contiguous())
+    }
+}
+
 fn linear_forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor) -> FlexTensor {
-    let w_owned;
-    let wv = match strided(w) {
-        Some(v) => v,
-        None => {
-            w_owned = w.to_contiguous();
-            strided(&w_owned).expect("contiguous 2-D weight")
-        }
-    };
+    let w = viewable_weight(w);
+    let wv = strided(&w).expect("2-D weight");
     let xs = values(x);
     let rows = xs.len() / wv.cols;
     let y = cpu::filled(rows * wv.rows, |y| {
@@ -256,11 +259,7 @@ impl Backward<Flex, 3> for LinearBackward {
         let [node_x, node_w, node_b] = ops.parents;
         let dy: FlexTensor = grads.consume::<Flex>(&ops.node);
         let (x, w) = ops.state;
-        let w = if strided(&w).is_some() {
-            w
-        } else {
-            w.to_contiguous()
-        };
+        let w = viewable_weight(&w);
         let wv = strided(&w).expect("2-D weight");
         let (dx, dw, db) = cpu::linear::backward(
             &values(&x),
