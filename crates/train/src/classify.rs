@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -12,10 +11,10 @@ use sweet_data::{Augment, Batch, ImageSet, Loader, LoaderConfig};
 use sweet_vit::Vit;
 
 use crate::adamw::{AdamW, AdamWConfig};
+use crate::epochs::{run_epochs, EpochRecord, EpochTotals, LoopConfig, StepLoss};
 use crate::loss::{correct, cross_entropy};
-use crate::metrics::{append_jsonl, truncate_jsonl};
+use crate::metrics::truncate_jsonl;
 use crate::run_state::{self, Progress, CHECKPOINT_FILE};
-use crate::schedule::Schedule;
 
 /// Everything that defines a classification run except the data and the model's weights.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -157,7 +156,7 @@ pub fn evaluate(
 /// With `resume`, model, optimizer and counters come from `out/checkpoint.safetensors`.
 pub fn train(
     cfg: &TrainConfig,
-    mut model: Vit,
+    model: Vit,
     train_set: Arc<ImageSet>,
     test_set: Arc<ImageSet>,
     out: &Path,
@@ -165,78 +164,31 @@ pub fn train(
     observer: &mut dyn Observer,
 ) -> Result<(Vit, Vec<EpochMetrics>), TrainError> {
     let device = model.cls_token.device();
-    let loader = Loader::new(
-        train_set.clone(),
-        LoaderConfig {
-            batch_size: cfg.batch_size,
-            shuffle: true,
-            drop_last: true,
-            seed: cfg.seed,
-            workers: cfg.workers,
-            augment: Augment {
-                pad_crop: cfg.pad_crop,
-                hflip: cfg.hflip,
-            },
-        },
-    );
-    let batches = loader.num_batches();
-    if batches == 0 {
-        return Err(TrainError::Invalid(format!(
-            "the training set has {} images, fewer than one batch of {}: lower --batch-size",
-            train_set.len, cfg.batch_size
-        )));
-    }
-    let schedule = Schedule {
+    let loop_cfg = LoopConfig {
+        epochs: cfg.epochs,
+        batch_size: cfg.batch_size,
         lr: cfg.lr,
         min_lr: cfg.min_lr,
-        warmup_steps: (cfg.warmup_epochs * batches as f64).round() as usize,
-        total_steps: cfg.epochs * batches,
+        warmup_epochs: cfg.warmup_epochs,
+        optimizer: &cfg.optimizer,
+        seed: cfg.seed,
+        workers: cfg.workers,
+        augment: Augment {
+            pad_crop: cfg.pad_crop,
+            hflip: cfg.hflip,
+        },
+        stop_after: cfg.stop_after,
     };
-    let mut opt = AdamW::new(cfg.optimizer.clone());
-    let checkpoint = out.join(CHECKPOINT_FILE);
-    let metrics_path = out.join(METRICS_FILE);
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| TrainError::Io { path, source }
+    let step = |model: &Vit, batch: &Batch, _step: usize| {
+        let (x, y) = batch_tensors(batch, &device);
+        let logits = model.forward(x);
+        let loss = cross_entropy(logits.clone(), y.clone(), cfg.label_smoothing);
+        StepLoss {
+            loss,
+            correct: correct(logits.detach(), y),
+        }
     };
-    let progress;
-    (model, progress) = open_run(out, resume, model, &mut opt)?;
-    let mut progress = progress;
-    let mut history = Vec::new();
-    let mut run_this_call = 0;
-    while progress.epoch < cfg.epochs {
-        if cfg.stop_after.is_some_and(|s| run_this_call >= s) {
-            break;
-        }
-        let epoch = progress.epoch;
-        observer.epoch_start(epoch, cfg.epochs, batches);
-        let start = Instant::now();
-        let (mut loss_sum, mut right, mut seen) = (0.0, 0usize, 0usize);
-        let mut lr = schedule.lr_at(progress.step);
-        for batch in loader.epoch(epoch) {
-            lr = schedule.lr_at(progress.step);
-            let (x, y) = batch_tensors(&batch, &device);
-            let logits = model.forward(x);
-            let loss = cross_entropy(logits.clone(), y.clone(), cfg.label_smoothing);
-            let loss_value = loss.clone().into_scalar::<f32>() as f64;
-            if !loss_value.is_finite() {
-                return Err(TrainError::NonFinite {
-                    loss: loss_value,
-                    epoch,
-                    step: progress.step,
-                    checkpoint,
-                });
-            }
-            right += correct(logits.detach(), y);
-            let grads = loss.backward();
-            model = opt.step(model, &grads, lr).0;
-            progress.step += 1;
-            seen += batch.batch_size;
-            loss_sum += loss_value * batch.batch_size as f64;
-            observer.step(loss_value, seen as f64 / start.elapsed().as_secs_f64());
-        }
-        let train_seconds = start.elapsed().as_secs_f64();
-        observer.evaluating();
+    let end_epoch = |model: &Vit, t: EpochTotals| {
         let (test_loss, test_acc) = evaluate(
             &model.valid(),
             &test_set,
@@ -244,24 +196,23 @@ pub fn train(
             cfg.workers,
             &device.clone().inner(),
         );
-        progress.epoch += 1;
-        let m = EpochMetrics {
-            epoch: progress.epoch,
-            step: progress.step,
-            lr,
-            train_loss: loss_sum / seen as f64,
-            train_acc: right as f64 / seen as f64,
+        Ok(EpochMetrics {
+            epoch: t.epoch,
+            step: t.step,
+            lr: t.lr,
+            train_loss: t.train_loss,
+            train_acc: t.train_acc,
             test_loss,
             test_acc,
-            epoch_seconds: start.elapsed().as_secs_f64(),
-            images_per_s: seen as f64 / train_seconds,
-        };
-        // Metrics first: a kill between the two leaves an extra line that resume truncates.
-        append_jsonl(&metrics_path, &m).map_err(io(&metrics_path))?;
-        run_state::save(&checkpoint, &model, &opt, progress)?;
-        observer.epoch_end(&m);
-        history.push(m);
-        run_this_call += 1;
+            epoch_seconds: t.start.elapsed().as_secs_f64(),
+            images_per_s: t.images_per_s,
+        })
+    };
+    run_epochs(&loop_cfg, model, train_set, out, resume, observer, step, end_epoch)
+}
+
+impl EpochRecord for EpochMetrics {
+    fn report(&self, observer: &mut dyn Observer) {
+        observer.epoch_end(self);
     }
-    Ok((model, history))
 }

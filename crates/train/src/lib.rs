@@ -1,9 +1,11 @@
 //! Training for sweet: the optimizer ([`adamw`]), the learning-rate schedule ([`schedule`]),
-//! the losses ([`loss`]) and the supervised classification loop with checkpoints and resume
-//! ([`classify`]).
+//! the losses ([`loss`]), and the supervised classification ([`classify`]) and MAE pre-training
+//! ([`pretrain`]) loops, which share one epoch runner (`epochs`) and resumable checkpoints
+//! ([`run_state`]).
 
 pub mod adamw;
 pub mod classify;
+mod epochs;
 pub mod loss;
 pub mod metrics;
 pub mod pretrain;

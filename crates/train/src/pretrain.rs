@@ -8,14 +8,13 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 use burn::module::{Module, Param};
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use sweet_data::{Augment, ImageSet, Loader, LoaderConfig};
+use sweet_data::{Augment, Batch, ImageSet, Loader, LoaderConfig};
 use sweet_mae::decoder::{DecoderConfig, MaeDecoder};
 use sweet_mae::grid::write_reconstruction_grid;
 use sweet_mae::masking::{random_masking, MaskPlan};
@@ -24,11 +23,9 @@ use sweet_mae::pos_embed::sincos_2d_tensor;
 use sweet_template::{SwsDraw, TemplateConfig, TemplatedVit};
 use sweet_vit::{Vit, VitConfig};
 
-use crate::adamw::{AdamW, AdamWConfig};
-use crate::classify::{batch_tensors, Observer, TrainError, METRICS_FILE};
-use crate::metrics::append_jsonl;
-use crate::run_state::{self, CHECKPOINT_FILE};
-use crate::schedule::Schedule;
+use crate::adamw::AdamWConfig;
+use crate::classify::{batch_tensors, Observer, TrainError};
+use crate::epochs::{run_epochs, EpochRecord, EpochTotals, LoopConfig, StepLoss};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PretrainConfig {
@@ -279,7 +276,7 @@ pub fn evaluate<M: MaeModel>(
 /// come from `out/checkpoint.safetensors`.
 pub fn pretrain<M: MaeModel>(
     cfg: &PretrainConfig,
-    mut model: M,
+    model: M,
     train_set: Arc<ImageSet>,
     test_set: Arc<ImageSet>,
     out: &Path,
@@ -287,89 +284,46 @@ pub fn pretrain<M: MaeModel>(
     observer: &mut dyn Observer,
 ) -> Result<(M, Vec<PretrainMetrics>), TrainError> {
     let device = train_device(&model);
-    let loader = Loader::new(
-        train_set.clone(),
-        LoaderConfig {
-            batch_size: cfg.batch_size,
-            shuffle: true,
-            drop_last: true,
-            seed: cfg.seed,
-            workers: cfg.workers,
-            augment: Augment::none(),
-        },
-    );
-    let batches = loader.num_batches();
-    if batches == 0 {
-        return Err(TrainError::Invalid(format!(
-            "{} images are fewer than one batch of {}: lower --batch-size",
-            train_set.len, cfg.batch_size
-        )));
-    }
-    let schedule = Schedule {
+    let grids = out.join("reconstructions");
+    std::fs::create_dir_all(&grids).map_err(|source| TrainError::Io {
+        path: grids.clone(),
+        source,
+    })?;
+    let loop_cfg = LoopConfig {
+        epochs: cfg.epochs,
+        batch_size: cfg.batch_size,
         lr: cfg.lr,
         min_lr: cfg.min_lr,
-        warmup_steps: (cfg.warmup_epochs * batches as f64).round() as usize,
-        total_steps: cfg.epochs * batches,
+        warmup_epochs: cfg.warmup_epochs,
+        optimizer: &cfg.optimizer,
+        seed: cfg.seed,
+        workers: cfg.workers,
+        augment: Augment::none(),
+        stop_after: cfg.stop_after,
     };
-    let mut opt = AdamW::new(cfg.optimizer.clone());
-    let checkpoint = out.join(CHECKPOINT_FILE);
-    let metrics_path = out.join(METRICS_FILE);
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| TrainError::Io { path, source }
-    };
-    let progress;
-    (model, progress) = crate::classify::open_run(out, resume, model, &mut opt)?;
-    let mut progress = progress;
-    let grids = out.join("reconstructions");
-    std::fs::create_dir_all(&grids).map_err(io(&grids))?;
-    let sws = cfg.template.as_ref().map(|t| (t.sws, t.clone()));
     let n = cfg.vit.num_patches();
-    let mut history = Vec::new();
-    let mut run_this_call = 0;
-    while progress.epoch < cfg.epochs && !cfg.stop_after.is_some_and(|s| run_this_call >= s) {
-        let epoch = progress.epoch;
-        observer.epoch_start(epoch, cfg.epochs, batches);
-        let start = Instant::now();
-        let (mut loss_sum, mut seen) = (0.0, 0usize);
-        let mut lr = schedule.lr_at(progress.step);
-        for batch in loader.epoch(epoch) {
-            lr = schedule.lr_at(progress.step);
-            let (x, _) = batch_tensors(&batch, &device);
-            let plan = random_masking(
-                batch.batch_size,
-                n,
-                cfg.mask_ratio,
-                step_seed(cfg.seed, progress.step, 1),
-            );
-            let draw = match &sws {
-                Some((mode, tcfg)) => mode.draw(
-                    tcfg,
-                    &mut ChaCha8Rng::seed_from_u64(step_seed(cfg.seed, progress.step, 2)),
-                ),
-                None => SwsDraw::Full,
-            };
-            let (loss, _) = model.step_loss(x, &plan, &draw);
-            let value = loss.clone().into_scalar::<f32>() as f64;
-            if !value.is_finite() {
-                return Err(TrainError::NonFinite {
-                    loss: value,
-                    epoch,
-                    step: progress.step,
-                    checkpoint,
-                });
-            }
-            let grads = loss.backward();
-            model = opt.step(model, &grads, lr).0;
-            progress.step += 1;
-            seen += batch.batch_size;
-            loss_sum += value * batch.batch_size as f64;
-            observer.step(value, seen as f64 / start.elapsed().as_secs_f64());
+    let step = |model: &M, batch: &Batch, step: usize| {
+        let (x, _) = batch_tensors(batch, &device);
+        let plan = random_masking(
+            batch.batch_size,
+            n,
+            cfg.mask_ratio,
+            step_seed(cfg.seed, step, 1),
+        );
+        let draw = match &cfg.template {
+            Some(t) => t.sws.draw(
+                t,
+                &mut ChaCha8Rng::seed_from_u64(step_seed(cfg.seed, step, 2)),
+            ),
+            None => SwsDraw::Full,
+        };
+        StepLoss {
+            loss: model.step_loss(x, &plan, &draw).0,
+            correct: 0,
         }
-        let train_seconds = start.elapsed().as_secs_f64();
-        observer.evaluating();
-        progress.epoch += 1;
-        let grid = grids.join(format!("epoch_{:03}.png", progress.epoch));
+    };
+    let end_epoch = |model: &M, t: EpochTotals| {
+        let grid = grids.join(format!("epoch_{:03}.png", t.epoch));
         let test_loss = evaluate(
             &model.valid(),
             &test_set,
@@ -377,22 +331,23 @@ pub fn pretrain<M: MaeModel>(
             &device.clone().inner(),
             Some(&grid),
         )?;
-        let m = PretrainMetrics {
-            epoch: progress.epoch,
-            step: progress.step,
-            lr,
-            train_loss: loss_sum / seen as f64,
+        Ok(PretrainMetrics {
+            epoch: t.epoch,
+            step: t.step,
+            lr: t.lr,
+            train_loss: t.train_loss,
             test_loss,
-            epoch_seconds: start.elapsed().as_secs_f64(),
-            images_per_s: seen as f64 / train_seconds,
-        };
-        append_jsonl(&metrics_path, &m).map_err(io(&metrics_path))?;
-        run_state::save(&checkpoint, &model, &opt, progress)?;
-        observer.pretrain_epoch_end(&m);
-        history.push(m);
-        run_this_call += 1;
+            epoch_seconds: t.start.elapsed().as_secs_f64(),
+            images_per_s: t.images_per_s,
+        })
+    };
+    run_epochs(&loop_cfg, model, train_set, out, resume, observer, step, end_epoch)
+}
+
+impl EpochRecord for PretrainMetrics {
+    fn report(&self, observer: &mut dyn Observer) {
+        observer.pretrain_epoch_end(self);
     }
-    Ok((model, history))
 }
 
 /// The device the model's parameters live on.
