@@ -208,7 +208,9 @@ pub fn train(
             images_per_s: t.images_per_s,
         })
     };
-    run_epochs(&loop_cfg, model, train_set, out, resume, observer, step, end_epoch)
+    run_epochs(
+        &loop_cfg, model, train_set, out, resume, observer, step, end_epoch,
+    )
 }
 
 impl EpochRecord for EpochMetrics {

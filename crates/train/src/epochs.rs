@@ -68,6 +68,7 @@ pub(crate) trait EpochRecord: Serialize {
 /// Runs the epochs of a run in `out` (resuming it with `resume`) and returns the model with
 /// the records of the epochs run by this call. `step(model, batch, global_step)` gives the
 /// loss of one batch; `end_epoch(model, totals)` evaluates and builds the epoch's record.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run_epochs<M: Module, R: EpochRecord>(
     cfg: &LoopConfig,
     model: M,

@@ -341,7 +341,9 @@ pub fn pretrain<M: MaeModel>(
             images_per_s: t.images_per_s,
         })
     };
-    run_epochs(&loop_cfg, model, train_set, out, resume, observer, step, end_epoch)
+    run_epochs(
+        &loop_cfg, model, train_set, out, resume, observer, step, end_epoch,
+    )
 }
 
 impl EpochRecord for PretrainMetrics {
