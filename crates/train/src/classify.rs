@@ -10,11 +10,10 @@ use serde::{Deserialize, Serialize};
 use sweet_data::{Augment, Batch, ImageSet, Loader, LoaderConfig};
 use sweet_vit::Vit;
 
-use crate::adamw::{AdamW, AdamWConfig};
+use crate::adamw::AdamWConfig;
 use crate::epochs::{run_epochs, EpochRecord, EpochTotals, LoopConfig, StepLoss};
 use crate::loss::{correct, cross_entropy};
-use crate::metrics::truncate_jsonl;
-use crate::run_state::{self, Progress, CHECKPOINT_FILE};
+use crate::run_state;
 
 /// Everything that defines a classification run except the data and the model's weights.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -86,31 +85,6 @@ pub enum TrainError {
 }
 
 pub const METRICS_FILE: &str = "metrics.jsonl";
-
-/// Starts or resumes the run in `out`: with `resume`, model, optimizer and counters come from
-/// its checkpoint and metrics lines past that epoch are dropped; otherwise `out` is created and
-/// any old metrics file removed. Shared by the classification and pre-training loops.
-pub(crate) fn open_run<M: burn::module::Module>(
-    out: &Path,
-    resume: bool,
-    model: M,
-    opt: &mut AdamW,
-) -> Result<(M, Progress), TrainError> {
-    let metrics_path = out.join(METRICS_FILE);
-    let io = |path: &Path, source| TrainError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    if resume {
-        let (model, progress) = run_state::load(&out.join(CHECKPOINT_FILE), model, opt)?;
-        truncate_jsonl(&metrics_path, progress.epoch).map_err(|e| io(&metrics_path, e))?;
-        Ok((model, progress))
-    } else {
-        std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
-        let _ = std::fs::remove_file(&metrics_path);
-        Ok((model, Progress { epoch: 0, step: 0 }))
-    }
-}
 
 /// Converts a loader batch to tensors on `device`: images `[B, C, H, W]`, labels `[B]`.
 pub fn batch_tensors(batch: &Batch, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {

@@ -14,9 +14,9 @@ use serde::Serialize;
 use sweet_data::{Augment, Batch, ImageSet, Loader, LoaderConfig};
 
 use crate::adamw::{AdamW, AdamWConfig};
-use crate::classify::{open_run, Observer, TrainError, METRICS_FILE};
-use crate::metrics::append_jsonl;
-use crate::run_state::{self, CHECKPOINT_FILE};
+use crate::classify::{Observer, TrainError, METRICS_FILE};
+use crate::metrics::{append_jsonl, truncate_jsonl};
+use crate::run_state::{self, Progress, CHECKPOINT_FILE};
 use crate::schedule::Schedule;
 
 /// The settings the loop itself reads.
@@ -157,4 +157,29 @@ pub(crate) fn run_epochs<M: Module, R: EpochRecord>(
         records.push(record);
     }
     Ok((model, records))
+}
+
+/// Starts or resumes the run in `out`: with `resume`, model, optimizer and counters come from
+/// its checkpoint and metrics lines past that epoch are dropped; otherwise `out` is created and
+/// any old metrics file removed.
+fn open_run<M: Module>(
+    out: &Path,
+    resume: bool,
+    model: M,
+    opt: &mut AdamW,
+) -> Result<(M, Progress), TrainError> {
+    let metrics_path = out.join(METRICS_FILE);
+    let io = |path: &Path, source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if resume {
+        let (model, progress) = run_state::load(&out.join(CHECKPOINT_FILE), model, opt)?;
+        truncate_jsonl(&metrics_path, progress.epoch).map_err(|e| io(&metrics_path, e))?;
+        Ok((model, progress))
+    } else {
+        std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
+        let _ = std::fs::remove_file(&metrics_path);
+        Ok((model, Progress { epoch: 0, step: 0 }))
+    }
 }
