@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use sweet_data::{Augment, Batch, ImageSet, Loader, LoaderConfig};
 use sweet_vit::Vit;
 
-use crate::adamw::AdamWConfig;
 use crate::epochs::{run_epochs, EpochRecord, EpochTotals, LoopConfig, StepLoss};
 use crate::loss::{correct, cross_entropy};
 use crate::run_state;
@@ -18,23 +17,12 @@ use crate::run_state;
 /// Everything that defines a classification run except the data and the model's weights.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
-    pub epochs: usize,
-    pub batch_size: usize,
-    /// Peak learning rate.
-    pub lr: f64,
-    pub min_lr: f64,
-    pub warmup_epochs: f64,
-    pub optimizer: AdamWConfig,
+    #[serde(flatten)]
+    pub run: LoopConfig,
     pub label_smoothing: f64,
     /// Zero padding for random crops (0 = off).
     pub pad_crop: usize,
     pub hflip: bool,
-    pub seed: u64,
-    /// Data-loading threads.
-    pub workers: usize,
-    /// Stop (as if killed) after this many epochs of this invocation; for tests of resume.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_after: Option<usize>,
 }
 
 /// Metrics of one epoch, as written to `metrics.jsonl`.
@@ -138,20 +126,9 @@ pub fn train(
     observer: &mut dyn Observer,
 ) -> Result<(Vit, Vec<EpochMetrics>), TrainError> {
     let device = model.cls_token.device();
-    let loop_cfg = LoopConfig {
-        epochs: cfg.epochs,
-        batch_size: cfg.batch_size,
-        lr: cfg.lr,
-        min_lr: cfg.min_lr,
-        warmup_epochs: cfg.warmup_epochs,
-        optimizer: &cfg.optimizer,
-        seed: cfg.seed,
-        workers: cfg.workers,
-        augment: Augment {
-            pad_crop: cfg.pad_crop,
-            hflip: cfg.hflip,
-        },
-        stop_after: cfg.stop_after,
+    let augment = Augment {
+        pad_crop: cfg.pad_crop,
+        hflip: cfg.hflip,
     };
     let step = |model: &Vit, batch: &Batch, _step: usize| {
         let (x, y) = batch_tensors(batch, &device);
@@ -166,8 +143,8 @@ pub fn train(
         let (test_loss, test_acc) = evaluate(
             &model.valid(),
             &test_set,
-            cfg.batch_size.max(256),
-            cfg.workers,
+            cfg.run.batch_size.max(256),
+            cfg.run.workers,
             &device.clone().inner(),
         );
         Ok(EpochMetrics {
@@ -183,12 +160,37 @@ pub fn train(
         })
     };
     run_epochs(
-        &loop_cfg, model, train_set, out, resume, observer, step, end_epoch,
+        &cfg.run, augment, model, train_set, out, resume, observer, step, end_epoch,
     )
 }
 
 impl EpochRecord for EpochMetrics {
     fn report(&self, observer: &mut dyn Observer) {
         observer.epoch_end(self);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `train` object of a `run.json` written before `LoopConfig` existed (the MNIST
+    /// recipe-B run): it must still load, and write back unchanged.
+    const FLAT: &str = r#"{"epochs":5,"batch_size":32,"lr":0.001,"min_lr":0.00001,
+        "warmup_epochs":0.5,"optimizer":{"beta1":0.9,"beta2":0.999,"eps":1e-8,
+        "weight_decay":0.05,"grad_clip":1.0},"label_smoothing":0.1,"pad_crop":0,
+        "hflip":false,"seed":0,"workers":1}"#;
+
+    #[test]
+    fn run_file_stays_one_flat_object() {
+        let cfg: TrainConfig = serde_json::from_str(FLAT).unwrap();
+        assert_eq!(cfg.run.batch_size, 32);
+        assert_eq!(cfg.run.warmup_epochs, 0.5);
+        assert_eq!(cfg.run.optimizer.grad_clip, Some(1.0));
+        assert_eq!(cfg.run.stop_after, None);
+        assert_eq!(cfg.label_smoothing, 0.1);
+        let written = serde_json::to_value(&cfg).unwrap();
+        let read = serde_json::from_str::<serde_json::Value>(FLAT).unwrap();
+        assert_eq!(written, read);
     }
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sweet_data::{Augment, Batch, ImageSet, Loader, LoaderConfig};
 
 use crate::adamw::{AdamW, AdamWConfig};
@@ -19,19 +19,23 @@ use crate::metrics::{append_jsonl, truncate_jsonl};
 use crate::run_state::{self, Progress, CHECKPOINT_FILE};
 use crate::schedule::Schedule;
 
-/// The settings the loop itself reads.
-pub(crate) struct LoopConfig<'a> {
+/// The settings every training loop shares (classification and MAE pre-training): epochs,
+/// batch, lr schedule, optimizer, seed and loading. `TrainConfig` and `PretrainConfig` hold it
+/// `#[serde(flatten)]`, so `run.json` stays one flat object.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoopConfig {
     pub epochs: usize,
     pub batch_size: usize,
-    /// Peak learning rate.
+    /// Peak learning rate (reached after warm-up, then half-cycle cosine to `min_lr`).
     pub lr: f64,
     pub min_lr: f64,
     pub warmup_epochs: f64,
-    pub optimizer: &'a AdamWConfig,
+    pub optimizer: AdamWConfig,
     pub seed: u64,
+    /// Data-loading threads.
     pub workers: usize,
-    pub augment: Augment,
     /// Stop (as if killed) after this many epochs of this invocation; for tests of resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_after: Option<usize>,
 }
 
@@ -71,6 +75,7 @@ pub(crate) trait EpochRecord: Serialize {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run_epochs<M: Module, R: EpochRecord>(
     cfg: &LoopConfig,
+    augment: Augment,
     model: M,
     train_set: Arc<ImageSet>,
     out: &Path,
@@ -87,7 +92,7 @@ pub(crate) fn run_epochs<M: Module, R: EpochRecord>(
             drop_last: true,
             seed: cfg.seed,
             workers: cfg.workers,
-            augment: cfg.augment,
+            augment,
         },
     );
     let batches = loader.num_batches();

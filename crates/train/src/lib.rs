@@ -11,3 +11,5 @@ pub mod metrics;
 pub mod pretrain;
 pub mod run_state;
 pub mod schedule;
+
+pub use epochs::LoopConfig;

@@ -23,7 +23,6 @@ use sweet_mae::pos_embed::sincos_2d_tensor;
 use sweet_template::{SwsDraw, TemplateConfig, TemplatedVit};
 use sweet_vit::{Vit, VitConfig};
 
-use crate::adamw::AdamWConfig;
 use crate::classify::{batch_tensors, Observer, TrainError};
 use crate::epochs::{run_epochs, EpochRecord, EpochTotals, LoopConfig, StepLoss};
 
@@ -35,19 +34,11 @@ pub struct PretrainConfig {
     pub template: Option<TemplateConfig>,
     pub decoder: DecoderConfig,
     pub mask_ratio: f64,
-    pub epochs: usize,
-    pub batch_size: usize,
-    /// Peak learning rate = base_lr * batch / 256.
-    pub lr: f64,
-    pub min_lr: f64,
-    pub warmup_epochs: f64,
-    pub optimizer: AdamWConfig,
-    pub seed: u64,
-    pub workers: usize,
+    /// Its `lr` is the peak: base lr x batch / 256.
+    #[serde(flatten)]
+    pub run: LoopConfig,
     /// Test images scored each epoch (with fixed masks).
     pub eval_images: usize,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_after: Option<usize>,
 }
 
 /// Templated MAE: encoder composed from the template, light ordinary decoder.
@@ -91,7 +82,7 @@ impl TemplatedMae {
         device: &Device,
     ) -> Result<Self, TrainError> {
         let v = &cfg.vit;
-        let mut encoder = TemplatedVit::new(tcfg, cfg.seed, device)
+        let mut encoder = TemplatedVit::new(tcfg, cfg.run.seed, device)
             .map_err(|e| TrainError::Invalid(e.to_string()))?;
         encoder.pos_embed = frozen_sincos(encoder.pos_embed, v.embed_dim, v.grid());
         let decoder = MaeDecoder::new(
@@ -100,7 +91,7 @@ impl TemplatedMae {
             v.num_patches(),
             v.patch_size,
             v.in_chans,
-            cfg.seed ^ 0xdec0,
+            cfg.run.seed ^ 0xdec0,
             device,
         );
         Ok(TemplatedMae { encoder, decoder })
@@ -110,7 +101,7 @@ impl TemplatedMae {
 impl DenseMae {
     pub fn new(cfg: &PretrainConfig, device: &Device) -> Self {
         let v = &cfg.vit;
-        let mut encoder = Vit::new(v, cfg.seed, device);
+        let mut encoder = Vit::new(v, cfg.run.seed, device);
         encoder.pos_embed = frozen_sincos(encoder.pos_embed, v.embed_dim, v.grid());
         let decoder = MaeDecoder::new(
             &cfg.decoder,
@@ -118,7 +109,7 @@ impl DenseMae {
             v.num_patches(),
             v.patch_size,
             v.in_chans,
-            cfg.seed ^ 0xdec0,
+            cfg.run.seed ^ 0xdec0,
             device,
         );
         DenseMae { encoder, decoder }
@@ -239,7 +230,7 @@ pub fn evaluate<M: MaeModel>(
             shuffle: false,
             drop_last: false,
             seed: 0,
-            workers: cfg.workers,
+            workers: cfg.run.workers,
             augment: Augment::none(),
         },
     );
@@ -250,7 +241,7 @@ pub fn evaluate<M: MaeModel>(
             batch.batch_size,
             cfg.vit.num_patches(),
             cfg.mask_ratio,
-            step_seed(cfg.seed, i, 7),
+            step_seed(cfg.run.seed, i, 7),
         );
         let (loss, pred) = model.step_loss(x.clone(), &plan, &SwsDraw::Full);
         sum += loss.into_scalar::<f32>() as f64 * batch.batch_size as f64;
@@ -289,18 +280,6 @@ pub fn pretrain<M: MaeModel>(
         path: grids.clone(),
         source,
     })?;
-    let loop_cfg = LoopConfig {
-        epochs: cfg.epochs,
-        batch_size: cfg.batch_size,
-        lr: cfg.lr,
-        min_lr: cfg.min_lr,
-        warmup_epochs: cfg.warmup_epochs,
-        optimizer: &cfg.optimizer,
-        seed: cfg.seed,
-        workers: cfg.workers,
-        augment: Augment::none(),
-        stop_after: cfg.stop_after,
-    };
     let n = cfg.vit.num_patches();
     let step = |model: &M, batch: &Batch, step: usize| {
         let (x, _) = batch_tensors(batch, &device);
@@ -308,12 +287,12 @@ pub fn pretrain<M: MaeModel>(
             batch.batch_size,
             n,
             cfg.mask_ratio,
-            step_seed(cfg.seed, step, 1),
+            step_seed(cfg.run.seed, step, 1),
         );
         let draw = match &cfg.template {
             Some(t) => t.sws.draw(
                 t,
-                &mut ChaCha8Rng::seed_from_u64(step_seed(cfg.seed, step, 2)),
+                &mut ChaCha8Rng::seed_from_u64(step_seed(cfg.run.seed, step, 2)),
             ),
             None => SwsDraw::Full,
         };
@@ -342,7 +321,15 @@ pub fn pretrain<M: MaeModel>(
         })
     };
     run_epochs(
-        &loop_cfg, model, train_set, out, resume, observer, step, end_epoch,
+        &cfg.run,
+        Augment::none(),
+        model,
+        train_set,
+        out,
+        resume,
+        observer,
+        step,
+        end_epoch,
     )
 }
 

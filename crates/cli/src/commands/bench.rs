@@ -213,6 +213,7 @@ pub struct MaeStepArgs {
 fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
     use rand::SeedableRng;
     use sweet_train::pretrain::{DenseMae, MaeModel, PretrainConfig, TemplatedMae};
+    use sweet_train::LoopConfig;
     let vit = VitConfig {
         img_size: a.img_size,
         patch_size: a.patch,
@@ -246,16 +247,18 @@ fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
         template: (!a.dense).then(|| tcfg.clone()),
         decoder: Default::default(),
         mask_ratio: a.mask_ratio,
-        epochs: 1,
-        batch_size: a.batch_size,
-        lr: 1e-4,
-        min_lr: 0.0,
-        warmup_epochs: 0.0,
-        optimizer: optimizer.clone(),
-        seed: 0,
-        workers: 1,
+        run: LoopConfig {
+            epochs: 1,
+            batch_size: a.batch_size,
+            lr: 1e-4,
+            min_lr: 0.0,
+            warmup_epochs: 0.0,
+            optimizer: optimizer.clone(),
+            seed: 0,
+            workers: 1,
+            stop_after: None,
+        },
         eval_images: 0,
-        stop_after: None,
     };
     let device = super::device().autodiff();
     let x = Tensor::<4>::random(

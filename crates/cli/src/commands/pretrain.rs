@@ -13,6 +13,7 @@ use sweet_template::{file, Orientation, SwsMode, TemplateConfig};
 use sweet_train::adamw::AdamWConfig;
 use sweet_train::pretrain::{pretrain, DenseMae, PretrainConfig, PretrainMetrics, TemplatedMae};
 use sweet_train::schedule::scaled_lr;
+use sweet_train::LoopConfig;
 use sweet_vit::{checkpoint, VitConfig};
 
 use crate::data_args::DataArgs;
@@ -158,22 +159,24 @@ fn fresh(a: &Args, chans: usize, img: usize) -> anyhow::Result<Run> {
         template,
         decoder,
         mask_ratio: a.mask_ratio,
-        epochs: a.epochs,
-        batch_size: a.batch_size,
-        lr: scaled_lr(a.base_lr, a.batch_size),
-        min_lr: a.min_lr,
-        warmup_epochs: a.warmup_epochs,
-        optimizer: AdamWConfig {
-            beta1: 0.9,
-            beta2: 0.95,
-            eps: 1e-8,
-            weight_decay: a.weight_decay,
-            grad_clip: None,
+        run: LoopConfig {
+            epochs: a.epochs,
+            batch_size: a.batch_size,
+            lr: scaled_lr(a.base_lr, a.batch_size),
+            min_lr: a.min_lr,
+            warmup_epochs: a.warmup_epochs,
+            optimizer: AdamWConfig {
+                beta1: 0.9,
+                beta2: 0.95,
+                eps: 1e-8,
+                weight_decay: a.weight_decay,
+                grad_clip: None,
+            },
+            seed: a.seed,
+            workers: a.workers,
+            stop_after: None,
         },
-        seed: a.seed,
-        workers: a.workers,
         eval_images: a.eval_images,
-        stop_after: None,
     };
     Ok(Run {
         data: kind.name().into(),
@@ -215,7 +218,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         super::write_json(&a.out.join(RUN_FILE), &run)?;
     }
     let mut cfg = run.pretrain.clone();
-    cfg.stop_after = a.stop_after;
+    cfg.run.stop_after = a.stop_after;
     eprintln!(
         "{} {} images (labels unused), {} per batch, lr {:e} ({}), mask ratio {}",
         if cfg.template.is_some() {
@@ -224,8 +227,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             "dense MAE pre-training on"
         },
         train_set.len,
-        cfg.batch_size,
-        cfg.lr,
+        cfg.run.batch_size,
+        cfg.run.lr,
         cfg.template
             .as_ref()
             .map_or("dense".to_string(), |t| format!(

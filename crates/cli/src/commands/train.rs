@@ -9,6 +9,7 @@ use serde_json::json;
 use sweet_data::{labels_per_class, Split};
 use sweet_train::adamw::AdamWConfig;
 use sweet_train::classify::{self, TrainConfig};
+use sweet_train::LoopConfig;
 use sweet_vit::{checkpoint, Vit, VitConfig};
 
 use crate::data_args::DataArgs;
@@ -133,24 +134,26 @@ fn fresh_config(a: &Args, classes: usize, chans: usize, img: usize) -> anyhow::R
         );
     }
     let train = TrainConfig {
-        epochs: a.epochs,
-        batch_size: a.batch_size,
-        lr: a.lr,
-        min_lr: a.min_lr,
-        warmup_epochs: a.warmup_epochs,
-        optimizer: AdamWConfig {
-            beta1: a.beta1,
-            beta2: a.beta2,
-            eps: 1e-8,
-            weight_decay: a.weight_decay,
-            grad_clip: a.grad_clip,
+        run: LoopConfig {
+            epochs: a.epochs,
+            batch_size: a.batch_size,
+            lr: a.lr,
+            min_lr: a.min_lr,
+            warmup_epochs: a.warmup_epochs,
+            optimizer: AdamWConfig {
+                beta1: a.beta1,
+                beta2: a.beta2,
+                eps: 1e-8,
+                weight_decay: a.weight_decay,
+                grad_clip: a.grad_clip,
+            },
+            seed: a.seed,
+            workers: a.workers,
+            stop_after: None,
         },
         label_smoothing: a.label_smoothing,
         pad_crop: a.pad_crop,
         hflip: a.hflip,
-        seed: a.seed,
-        workers: a.workers,
-        stop_after: None,
     };
     Ok(RunConfig {
         data: kind.name().to_string(),
@@ -193,7 +196,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut train_set = data.open(Split::Train)?;
     let test_set = data.open(Split::Test)?;
     if let Some(k) = run.labels_per_class {
-        let idx = labels_per_class(&train_set.labels, train_set.num_classes, k, run.train.seed);
+        let idx = labels_per_class(
+            &train_set.labels,
+            train_set.num_classes,
+            k,
+            run.train.run.seed,
+        );
         train_set = std::sync::Arc::new(train_set.subset(&idx));
     }
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
@@ -203,18 +211,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let device = super::device().autodiff();
     let model = match &run.init_from {
         Some(dir) => checkpoint::load_model(dir, &device)?.0,
-        None => Vit::new(&run.vit, run.train.seed, &device),
+        None => Vit::new(&run.vit, run.train.run.seed, &device),
     };
     let mut cfg = run.train.clone();
-    cfg.stop_after = a.stop_after;
-    let batches = train_set.len / cfg.batch_size;
+    cfg.run.stop_after = a.stop_after;
+    let batches = train_set.len / cfg.run.batch_size;
     eprintln!(
         "{} train / {} test images, {} batches of {} per epoch, peak lr {:e}, {} parameters",
         train_set.len,
         test_set.len,
         batches,
-        cfg.batch_size,
-        cfg.lr,
+        cfg.run.batch_size,
+        cfg.run.lr,
         burn::module::Module::num_params(&model)
     );
     let (mean, std) = (train_set.mean.clone(), train_set.std.clone());
