@@ -40,13 +40,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a ViT classifier from random (timm) init or from a model folder.
+    // Train, Pretrain, Eval and Predict take their help (summary, details, example) from the
+    // doc comment of their Args struct; a doc comment here would replace it.
     Train(commands::train::Args),
-    /// Pre-train a weight template (or a dense ViT) without labels, by masked autoencoding.
     Pretrain(commands::pretrain::Args),
-    /// Top-1 accuracy (and loss) of a model folder on a dataset's test split.
     Eval(commands::eval::Args),
-    /// Logits for an image, a folder of images, or a safetensors file of normalized images.
     Predict(commands::predict::Args),
     /// Write a freshly initialized model folder.
     #[command(subcommand)]

@@ -425,3 +425,41 @@ fn bad_input_is_an_error_naming_the_problem() {
         "nothing written on error"
     );
 }
+
+/// README.md promises that every command's `--help` teaches with an example: the example must
+/// reach the help text (a doc comment on the subcommand variant would hide the Args struct's)
+/// and be printed as one runnable line.
+#[test]
+fn every_command_help_shows_a_runnable_example() {
+    let commands: [&[&str]; 9] = [
+        &["train"],
+        &["pretrain"],
+        &["eval"],
+        &["predict"],
+        &["init", "random"],
+        &["bench", "step"],
+        &["bench", "compose"],
+        &["bench", "mae-step"],
+        &["bench", "predict"],
+    ];
+    for cmd in commands {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let out = sweet(&args);
+        assert!(out.status.success(), "sweet {args:?} failed");
+        let help = String::from_utf8_lossy(&out.stdout);
+        let example = help
+            .lines()
+            .find(|l| l.contains("Example"))
+            .unwrap_or_else(|| panic!("`sweet {}` --help has no example:\n{help}", cmd.join(" ")));
+        assert!(
+            example.contains(&format!("sweet {}", cmd.join(" "))),
+            "the example of `sweet {}` runs another command: {example}",
+            cmd.join(" ")
+        );
+        assert!(
+            !example.contains(" \\ "),
+            "example split by a line continuation: {example}"
+        );
+    }
+}

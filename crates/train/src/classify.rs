@@ -20,7 +20,8 @@ pub struct TrainConfig {
     #[serde(flatten)]
     pub run: LoopConfig,
     pub label_smoothing: f64,
-    /// Zero padding for random crops (0 = off).
+    /// Random shifts: pad each side with this many black (pixel 0) pixels, crop back at a
+    /// random offset (0 = off).
     pub pad_crop: usize,
     pub hflip: bool,
 }

@@ -14,8 +14,7 @@ pub enum Bench {
     /// One classification training step (forward, backward, AdamW) on random data, as
     /// ../shared/bench/torch_vit_step.py --task classify times it in PyTorch.
     ///
-    /// Example: sweet bench step --depth 6 --width 192 --heads 3 --img-size 32 --patch 4 \
-    ///   --in-chans 3 --batch-size 64
+    /// Example: sweet bench step --depth 6 --width 192 --heads 3 --img-size 32 --patch 4 --in-chans 3 --batch-size 64
     Step(StepArgs),
     /// Composing every block weight of a templated ViT from (G, X, U, V), full ranks r2 = r3 = D
     /// (METHOD.md: well under a second for ViT-S on a laptop CPU).
@@ -25,8 +24,7 @@ pub enum Bench {
     /// One templated MAE pre-training step (compose, encoder on the visible patches, decoder,
     /// backward, AdamW), as ../shared/bench/torch_vit_step.py --task mae times a dense MAE.
     ///
-    /// Example: sweet bench mae-step --depth 8 --width 128 --heads 4 --img-size 28 --patch 4 \
-    ///   --in-chans 1 --batch-size 64 --rank1 48
+    /// Example: sweet bench mae-step --depth 8 --width 128 --heads 4 --img-size 28 --patch 4 --in-chans 1 --batch-size 64 --rank1 48
     MaeStep(MaeStepArgs),
     /// Inference throughput of a dense ViT (forward only, no autodiff).
     ///

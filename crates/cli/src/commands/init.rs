@@ -10,8 +10,7 @@ use sweet_vit::{checkpoint, Vit, VitConfig};
 pub enum Init {
     /// timm's default init (trunc-normal .02 Linear weights, zero biases, unit LayerNorms).
     ///
-    /// Example: sweet init random --img-size 28 --in-chans 1 --patch 4 --depth 6 --width 128 \
-    ///   --heads 4 --classes 10 --seed 0 --out models/random
+    /// Example: sweet init random --img-size 28 --in-chans 1 --patch 4 --depth 6 --width 128 --heads 4 --classes 10 --seed 0 --out models/random
     Random(RandomArgs),
 }
 

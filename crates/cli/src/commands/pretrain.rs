@@ -27,8 +27,7 @@ use crate::progress::Bars;
 /// and at the end RUN/template.safetensors (or RUN/encoder/, a timm model folder, with --dense).
 ///
 /// Example (Fashion-MNIST):
-///   sweet pretrain --data fashion-mnist --data-dir data/fashion-mnist --depth 8 --width 128 \
-///     --heads 4 --patch 4 --rank1 48 --rank2 128 --rank3 128 --sws nested --epochs 20 --out runs/template
+///   sweet pretrain --data fashion-mnist --data-dir data/fashion-mnist --depth 8 --width 128 --heads 4 --patch 4 --rank1 48 --rank2 128 --rank3 128 --sws nested --epochs 20 --out runs/template
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]

@@ -17,9 +17,8 @@ use crate::progress::Bars;
 
 /// Train a classifier and write RUN/{run.json, metrics.jsonl, checkpoint.safetensors, model/}.
 ///
-/// Example (MNIST, ~98% in 5 epochs):
-///   sweet train --data mnist --data-dir data/mnist --depth 6 --width 128 --heads 4 --patch 4 \
-///     --epochs 5 --out runs/mnist
+/// Example (MNIST, measured 98.74% after 5 epochs; docs/RESULTS.md):
+///   sweet train --data mnist --data-dir data/mnist --depth 6 --width 128 --heads 4 --patch 4 --epochs 5 --batch-size 32 --lr 1e-3 --warmup-epochs 0.5 --grad-clip 1.0 --pad-crop 2 --out runs/mnist
 ///
 /// A killed run continues where its last epoch checkpoint left off with
 ///   sweet train --resume --out runs/mnist
@@ -68,7 +67,7 @@ pub struct Args {
     pub grad_clip: Option<f64>,
     #[arg(long, default_value_t = 0.1)]
     pub label_smoothing: f64,
-    /// Random-crop augmentation: zero padding in pixels (0 = off).
+    /// Random shifts: pad each side with this many black pixels, crop back at a random offset (0 = off; 2 takes MNIST from about 97.8% to 98.7% in 5 epochs)
     #[arg(long, default_value_t = 0)]
     pub pad_crop: usize,
     /// Random horizontal flips (off by default: wrong for digits).
