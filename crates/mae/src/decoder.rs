@@ -6,13 +6,12 @@
 use burn::module::Param;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
+use sweet_vit::blocks::Block;
 use sweet_vit::init::Init;
+use sweet_vit::layers::functional::linear;
 use sweet_vit::layers::{LayerNorm, Linear};
-use sweet_vit::model::Block;
-use sweet_vit::VitConfig;
 
 use crate::masking::MaskPlan;
-use crate::patches::grid_side;
 use crate::pos_embed::{check_dim, sincos_2d_tensor};
 
 /// Decoder shape. MAE's defaults for ViT-B are width 512, depth 8, 16 heads; this project's
@@ -79,20 +78,6 @@ impl DecoderConfig {
         }
         Ok(())
     }
-
-    /// The block shape as a [`VitConfig`] (only width, heads and MLP ratio matter to a block).
-    fn block_config(&self) -> VitConfig {
-        VitConfig {
-            img_size: 1,
-            patch_size: 1,
-            in_chans: 1,
-            embed_dim: self.width,
-            depth: self.depth,
-            num_heads: self.heads,
-            mlp_ratio: self.mlp_ratio,
-            num_classes: 0,
-        }
-    }
 }
 
 #[derive(Module, Debug)]
@@ -111,16 +96,16 @@ pub struct MaeDecoder {
 }
 
 impl MaeDecoder {
-    /// A decoder for an encoder of width `enc_dim` over `num_patches` (a square grid) patches of
+    /// A decoder for an encoder of width `enc_dim` over a `[rows, cols]` grid of patches of
     /// `patch x patch x chans` pixels, initialized from `seed`: Linear weights trunc-normal .02
     /// and zero biases (timm's default, as the encoder), LayerNorms 1/0, mask token normal .02.
     ///
     /// # Panics
-    /// If `cfg` is invalid ([`DecoderConfig::validate`]) or `num_patches` is not a square.
+    /// If `cfg` is invalid ([`DecoderConfig::validate`]).
     pub fn new(
         cfg: &DecoderConfig,
         enc_dim: usize,
-        num_patches: usize,
+        grid: [usize; 2],
         patch: usize,
         chans: usize,
         seed: u64,
@@ -129,15 +114,14 @@ impl MaeDecoder {
         if let Err(e) = cfg.validate() {
             panic!("{e}");
         }
-        let grid = grid_side(num_patches);
         let mut init = Init::new(seed, device);
         let dd = cfg.width;
-        let block_cfg = cfg.block_config();
+        let hidden = (dd as f64 * cfg.mlp_ratio) as usize;
         // Draw order (fixes what a seed means): embed, mask token, blocks, norm, pred.
         let decoder_embed = Linear::new(enc_dim, dd, &mut init);
         let mask_token = Param::from_tensor(init.normal([1, 1, dd], 0.02));
         let decoder_blocks = (0..cfg.depth)
-            .map(|_| Block::new(&block_cfg, &mut init))
+            .map(|_| Block::new(dd, cfg.heads, hidden, &mut init))
             .collect();
         let decoder_norm = LayerNorm::new(dd, &mut init);
         let decoder_pred = Linear::new(dd, patch * patch * chans, &mut init);
@@ -156,11 +140,20 @@ impl MaeDecoder {
         self.mask_token.dims()[2]
     }
 
-    /// MAE's `forward_decoder`: latent `[B, 1 + keep, D]` (class token first, as the encoder
+    /// Encoder width D the decoder was made for.
+    pub fn encoder_width(&self) -> usize {
+        self.decoder_embed.weight.dims()[1]
+    }
+
+    /// MAE's `forward_decoder`: latent `[B, 1 + keep, w]` (class token first, as the encoder
     /// returns it) -> pixel predictions `[B, N, p*p*C]` for every patch in original order
-    /// (class token dropped).
+    /// (class token dropped). A narrower latent (`w < D`: channel SWS, or a narrower target
+    /// model learning its scalers) meets the first `w` columns of `decoder_embed`, the same as
+    /// zero-padding it to D.
     pub fn forward(&self, latent: Tensor<3>, plan: &MaskPlan) -> Tensor<3> {
-        let x = self.decoder_embed.forward(latent);
+        let w = latent.dims()[2];
+        let embed = sweet_vit::width::first(self.decoder_embed.weight.val(), 1, w);
+        let x = linear(latent, embed, self.decoder_embed.bias.val());
         let [b, k1, dd] = x.dims();
         let cls = x.clone().slice([0..b, 0..1, 0..dd]);
         let visible = x.slice([0..b, 1..k1, 0..dd]);

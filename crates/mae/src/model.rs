@@ -1,8 +1,8 @@
-//! One MAE step's forward pass and loss, over any encoder implementing [`sweet_vit::Encoder`]
-//! (the dense ViT, or the templated one whose block weights are composed every step).
+//! One MAE step's forward pass and loss, over any encoder view ([`EncoderView`]: the dense ViT,
+//! or one whose block weights a template composed for this step).
 
 use burn::prelude::*;
-use sweet_vit::Encoder;
+use sweet_vit::EncoderView;
 
 use crate::decoder::MaeDecoder;
 use crate::masking::MaskPlan;
@@ -35,15 +35,15 @@ pub fn mae_loss(pred: Tensor<3>, images: Tensor<4>, patch: usize, plan: &MaskPla
 /// keep the plan's visible tokens, `latent = encoder.encode(visible)` (class token, blocks,
 /// norm), decode every patch and score the removed ones.
 /// images `[B, C, H, W]` -> (loss `[1]`, pred `[B, N, p*p*C]`).
-pub fn mae_forward<E: Encoder>(
-    encoder: &E,
+pub fn mae_forward(
+    encoder: &EncoderView,
     decoder: &MaeDecoder,
     images: Tensor<4>,
-    patch: usize,
     plan: &MaskPlan,
 ) -> (Tensor<1>, Tensor<3>) {
     let tokens = encoder.patch_tokens(images.clone());
     let latent = encoder.encode(plan.gather_visible(tokens));
     let pred = decoder.forward(latent, plan);
-    (mae_loss(pred.clone(), images, patch, plan), pred)
+    let loss = mae_loss(pred.clone(), images, encoder.patch_size, plan);
+    (loss, pred)
 }

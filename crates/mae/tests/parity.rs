@@ -7,20 +7,20 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::Gradients;
 use sweet_mae::masking::{masking_from_noise, random_masking};
 use sweet_mae::pos_embed::sincos_2d;
 use sweet_mae::{mae_forward, DecoderConfig, MaeDecoder};
-use sweet_vit::names::{load_named, named_shapes, HostTensor};
+use sweet_vit::names::{load_named, named_shapes, visit_params, HostTensor, NamedVisit};
 use sweet_vit::{tensor_file, Vit, VitConfig};
 
 const TOL: f32 = 1e-5;
 
 fn encoder_cfg() -> VitConfig {
     VitConfig {
-        img_size: 16,
+        img_size: 16.into(),
         patch_size: 4,
         in_chans: 3,
         embed_dim: 32,
@@ -28,6 +28,7 @@ fn encoder_cfg() -> VitConfig {
         num_heads: 2,
         mlp_ratio: 4.0,
         num_classes: 0,
+        global_pool: Default::default(),
     }
 }
 
@@ -60,23 +61,16 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
-/// Every parameter's gradient, keyed `prefix + module path`.
+/// Every parameter's gradient, keyed `prefix + timm key`.
 struct Grab<'a> {
     grads: &'a Gradients,
     prefix: &'static str,
     out: BTreeMap<String, HostTensor>,
-    path: Vec<String>,
 }
 
-impl ModuleVisitor for Grab<'_> {
-    fn enter_module(&mut self, n: &str, _: &str) {
-        self.path.push(n.into())
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-    }
-    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-        let key = format!("{}{}", self.prefix, self.path.join("."));
+impl NamedVisit for Grab<'_> {
+    fn visit<const D: usize>(&mut self, key: &str, p: &Param<Tensor<D>>) {
+        let key = format!("{}{key}", self.prefix);
         let g = p
             .val()
             .grad(self.grads)
@@ -93,14 +87,14 @@ fn sincos_tables_match_mae_numpy() {
         let mut it = key.split('.').map(|v| v.parse::<usize>().unwrap());
         let (dim, grid) = (it.next().unwrap(), it.next().unwrap());
         assert_eq!(table.shape, vec![1 + grid * grid, dim]);
-        let d = max_abs_diff(&sincos_2d(dim, grid), &table.values);
+        let d = max_abs_diff(&sincos_2d(dim, [grid, grid]), &table.values);
         println!("sincos dim {dim} grid {grid}: max |diff| {d:.2e}");
         assert!(d < 1e-6, "sincos {dim}x{grid} differs by {d}");
         checked += 1;
     }
     assert_eq!(checked, 5);
     // The decoder keeps the same table as a constant.
-    let dec = MaeDecoder::new(&decoder_cfg(), 32, 16, 4, 3, 0, &Device::default());
+    let dec = MaeDecoder::new(&decoder_cfg(), 32, [4, 4], 4, 3, 0, &Device::default());
     let d = max_abs_diff(
         &HostTensor::from_tensor(&dec.decoder_pos_embed).values,
         &t["decoder_pos_embed"].values,
@@ -111,7 +105,7 @@ fn sincos_tables_match_mae_numpy() {
 #[test]
 fn decoder_keys_are_mae_keys_without_the_fixed_table() {
     let t = fixture();
-    let dec = MaeDecoder::new(&decoder_cfg(), 32, 16, 4, 3, 0, &Device::default());
+    let dec = MaeDecoder::new(&decoder_cfg(), 32, [4, 4], 4, 3, 0, &Device::default());
     let mut ours = named_shapes(&dec);
     let mut theirs: Vec<(String, Vec<usize>)> = with_prefix(&t, "decoder.")
         .into_iter()
@@ -137,7 +131,7 @@ fn loss_prediction_and_every_gradient_match_mae() {
     let cfg = encoder_cfg();
     let encoder = load_named(Vit::new(&cfg, 0, &device), &with_prefix(&t, "encoder."))
         .expect("encoder loads");
-    let decoder = MaeDecoder::new(&decoder_cfg(), 32, cfg.num_patches(), 4, 3, 0, &device);
+    let decoder = MaeDecoder::new(&decoder_cfg(), 32, cfg.grid(), 4, 3, 0, &device);
     let decoder = load_named(decoder, &with_prefix(&t, "decoder.")).expect("decoder loads");
     let (b, n) = (t["noise"].shape[0], t["noise"].shape[1]);
     let plan = masking_from_noise(b, n, 0.75, &t["noise"].values);
@@ -147,7 +141,7 @@ fn loss_prediction_and_every_gradient_match_mae() {
     assert_eq!(plan.mask, t["mask"].values);
 
     let images: Tensor<4> = t["input"].to_tensor(&device);
-    let (loss, pred) = mae_forward(&encoder, &decoder, images, 4, &plan);
+    let (loss, pred) = mae_forward(&encoder.view(&()), &decoder, images, &plan);
     let got = HostTensor::from_tensor(&pred);
     assert_eq!(got.shape, t["pred"].shape);
     let d_pred = max_abs_diff(&got.values, &t["pred"].values);
@@ -158,11 +152,10 @@ fn loss_prediction_and_every_gradient_match_mae() {
         grads: &grads,
         prefix: "grad.encoder.",
         out: BTreeMap::new(),
-        path: vec![],
     };
-    encoder.visit(&mut grab);
+    visit_params(&encoder, &mut grab);
     grab.prefix = "grad.decoder.";
-    decoder.visit(&mut grab);
+    visit_params(&decoder, &mut grab);
     let expected = with_prefix(&t, "grad.");
     assert_eq!(
         grab.out.len(),
@@ -208,7 +201,7 @@ fn loss_prediction_and_every_gradient_match_mae() {
 fn mnist_shaped_step_is_finite_and_reaches_every_parameter() {
     let device = Device::default().autodiff();
     let cfg = VitConfig {
-        img_size: 28,
+        img_size: 28.into(),
         patch_size: 4,
         in_chans: 1,
         embed_dim: 32,
@@ -216,6 +209,7 @@ fn mnist_shaped_step_is_finite_and_reaches_every_parameter() {
         num_heads: 2,
         mlp_ratio: 4.0,
         num_classes: 0,
+        global_pool: Default::default(),
     };
     let encoder = Vit::new(&cfg, 1, &device);
     let decoder = MaeDecoder::new(
@@ -226,7 +220,7 @@ fn mnist_shaped_step_is_finite_and_reaches_every_parameter() {
             mlp_ratio: 4.0,
         },
         32,
-        49,
+        [7, 7],
         4,
         1,
         2,
@@ -239,7 +233,7 @@ fn mnist_shaped_step_is_finite_and_reaches_every_parameter() {
         burn::tensor::Distribution::Normal(0.0, 1.0),
         &device,
     );
-    let (loss, pred) = mae_forward(&encoder, &decoder, x, 4, &plan);
+    let (loss, pred) = mae_forward(&encoder.view(&()), &decoder, x, &plan);
     assert_eq!(pred.dims(), [2, 49, 16]);
     assert_eq!(loss.dims(), [1]);
     let v = loss.clone().into_scalar::<f32>();
@@ -249,10 +243,9 @@ fn mnist_shaped_step_is_finite_and_reaches_every_parameter() {
         grads: &grads,
         prefix: "",
         out: BTreeMap::new(),
-        path: vec![],
     };
-    decoder.visit(&mut grab);
-    encoder.visit(&mut grab);
+    visit_params(&decoder, &mut grab);
+    visit_params(&encoder, &mut grab);
     assert_eq!(
         grab.out.len(),
         named_shapes(&decoder).len() + named_shapes(&encoder).len()

@@ -87,6 +87,33 @@ impl TemplateConfig {
                 return Err(TemplateError::Rank { name, rank, max });
             }
         }
+        if self.sws == SwsMode::Channels {
+            // Every sub-width channel SWS can draw gets a recomputed 2-D sin-cos table, which
+            // needs a multiple of 4 channels.
+            let bad: Vec<usize> = self
+                .sws
+                .channel_widths(&self.vit)
+                .into_iter()
+                .filter(|w| w % 4 != 0)
+                .collect();
+            if !bad.is_empty() {
+                return Err(TemplateError::Invalid(format!(
+                    "--sws channels draws sub-widths of whole heads ({} channels each); {bad:?} \
+                     are not multiples of 4, which the sin-cos position table needs: choose \
+                     heads so that the head dim is a multiple of 4 (e.g. {} heads)",
+                    self.vit.head_dim(),
+                    heads_with_head_dim_multiple_of_4(self.vit.embed_dim, self.vit.num_heads)
+                )));
+            }
+        }
         Ok(())
     }
+}
+
+/// The head count nearest `heads` whose head dim `d / h` is a whole multiple of 4.
+fn heads_with_head_dim_multiple_of_4(d: usize, heads: usize) -> usize {
+    (1..=d)
+        .filter(|h| d % h == 0 && (d / h) % 4 == 0)
+        .min_by_key(|h| h.abs_diff(heads))
+        .unwrap_or(1)
 }

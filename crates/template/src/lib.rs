@@ -5,19 +5,27 @@
 //! a template `G [r1, r2, r3]` shared by every model size and scalers `X [12L, r1]` (depth),
 //! `U [D, r2]` (inner width) and `V [D, r3]` (residual width).
 //!
-//! - [`tucker`]: composition and the block layout (timm's weights <-> `W`).
+//! - [`tucker`]: composition (layer by layer, as training uses it, and of the whole stack) and
+//!   the block layout (timm's weights <-> `W`).
 //! - [`factors`]: factor initialization at timm's scale.
 //! - [`sws`]: width-wise stochastic scaling (training only).
-//! - [`model`]: a ViT whose block weights are composed from the factors on every forward.
+//! - [`generator`]: the template as a block generator of `sweet_vit::Vit` (so a templated ViT
+//!   is `Vit<Tucker>`: the same parts and forward as the dense ViT), one template shared by
+//!   several sizes, and the enum of generators a pre-training trains.
 //! - [`file`]: the template file (`template.safetensors`).
 
 pub mod config;
 pub mod factors;
 pub mod file;
-pub mod model;
+pub mod generator;
 pub mod sws;
 pub mod tucker;
 
 pub use config::{Orientation, TemplateConfig, TemplateError};
-pub use model::{ComposedWeights, TemplatedEncoder, TemplatedVit};
+pub use generator::{
+    generated_vit, templated_vit, Generator, GeneratorConfig, Scalers, SharedTemplate, Tucker,
+};
 pub use sws::{SwsDraw, SwsMode};
+
+/// A ViT whose attention and MLP weights the Tucker template composes at every forward.
+pub type TemplatedVit = sweet_vit::Vit<Tucker>;

@@ -68,13 +68,21 @@ impl SwsMode {
                 SwsDraw::Fibre { s2, s3 }
             }
             SwsMode::Channels => {
-                let heads = cfg.vit.num_heads;
-                let h = rng.random_range(heads.div_ceil(4)..=heads);
+                let widths = self.channel_widths(&cfg.vit);
                 SwsDraw::Channels {
-                    width: h * cfg.vit.head_dim(),
+                    width: widths[rng.random_range(0..widths.len())],
                 }
             }
         }
+    }
+
+    /// The sub-widths [`SwsMode::Channels`] draws from, uniformly: whole heads, from a quarter
+    /// of them (rounded up) to all.
+    pub fn channel_widths(self, vit: &sweet_vit::VitConfig) -> Vec<usize> {
+        let heads = vit.num_heads;
+        (heads.div_ceil(4)..=heads)
+            .map(|h| h * vit.head_dim())
+            .collect()
     }
 }
 
@@ -99,10 +107,11 @@ impl FromStr for SwsMode {
     }
 }
 
-/// One step's perturbation, applied by [`crate::TemplatedVit::compose`].
-#[derive(Clone, Debug, PartialEq)]
+/// One step's perturbation, applied by [`crate::Scalers::layers`].
+#[derive(Clone, Debug, PartialEq, Default)]
 pub enum SwsDraw {
     /// The whole template (evaluation, export, `off`).
+    #[default]
     Full,
     /// Leading `k2` fibres of mode 2 and `k3` of mode 3.
     Nested { k2: usize, k3: usize },

@@ -5,6 +5,7 @@
 //! from timm's storage); with [`Orientation::Raw`] every block is as timm stores it.
 
 use burn::prelude::*;
+use sweet_vit::LayerWeights;
 
 use crate::config::{Orientation, BLOCKS_PER_LAYER};
 
@@ -29,9 +30,72 @@ pub fn compose(g: Tensor<3>, x: Tensor<2>, u: Tensor<2>, v: Tensor<2>) -> Tensor
     u.matmul(mv).reshape([d2, n, d3]).swap_dims(0, 1)
 }
 
+/// `n` consecutive blocks `U (sum_a X[i, a] G[a]) V^T` from their rows of X, without forming
+/// any other block: xr `[n, r1]`, gm = G as `[r1, r2 r3]`, u `[w, r2]`, vt = V^T `[r3, w]` ->
+/// `[n, w, w]`.
+fn compose_rows(xr: Tensor<2>, gm: Tensor<2>, u: &Tensor<2>, vt: &Tensor<2>) -> Tensor<3> {
+    let n = xr.dims()[0];
+    let (w, r2) = (u.dims()[0], u.dims()[1]);
+    let r3 = vt.dims()[0];
+    // M V^T: [n r2, r3] x [r3, w] -> [n, r2, w]; then U (M V^T): [w, r2] x [r2, n w].
+    let mv = xr
+        .matmul(gm)
+        .reshape([n * r2, r3])
+        .matmul(vt.clone())
+        .reshape([n, r2, w]);
+    let mv = mv.swap_dims(0, 1).reshape([r2, n * w]);
+    u.clone().matmul(mv).reshape([w, n, w]).swap_dims(0, 1)
+}
+
+/// Every layer's dense weights composed **layer by layer** from its 12 rows of X (a layer's
+/// backward touches only its own rows; slicing one stacked `[12L, D, D]` tensor instead would
+/// make burn's slice backward zero-fill the whole stack once per layer, O(L^2 D^2)).
+///
+/// g: `[r1, r2, r3]`, x: `[12L, r1]`, u: `[w, r2]`, v: `[w, r3]` -> L sets of timm-layout
+/// weights at width w (hidden 4w), each equal to [`assemble`] of [`compose`]'s layer.
+pub fn compose_layers(
+    g: Tensor<3>,
+    x: Tensor<2>,
+    u: Tensor<2>,
+    v: Tensor<2>,
+    orientation: Orientation,
+) -> Vec<LayerWeights> {
+    let [r1, r2, r3] = g.dims();
+    let layers = x.dims()[0] / BLOCKS_PER_LAYER;
+    let w = u.dims()[0];
+    let gm = g.reshape([r1, r2 * r3]);
+    let vt = v.transpose();
+    (0..layers)
+        .map(|l| {
+            let group = |first: usize, n: usize| {
+                let xr = x.clone().narrow(0, BLOCKS_PER_LAYER * l + first, n);
+                compose_rows(xr, gm.clone(), &u, &vt)
+            };
+            let qkv = group(0, 3).reshape([3 * w, w]);
+            let o = group(3, 1).reshape([w, w]);
+            let fc1 = group(4, 4).reshape([4 * w, w]);
+            let fc2 = group(8, 4); // [4, a, b]
+            let (proj, fc2) = match orientation {
+                // blocks are [inner, residual]: proj = o^T, fc2[b, j w + a] = block_j[a, b]
+                Orientation::Residual => {
+                    (o.transpose(), fc2.permute([2, 0, 1]).reshape([w, 4 * w]))
+                }
+                // blocks are [residual, inner] slices of fc2's columns
+                Orientation::Raw => (o, fc2.permute([1, 0, 2]).reshape([w, 4 * w])),
+            };
+            LayerWeights {
+                qkv,
+                proj,
+                fc1,
+                fc2,
+            }
+        })
+        .collect()
+}
+
 /// The dense attention/MLP weights of every layer, in timm's layout, width D, hidden 4D.
 #[derive(Clone, Debug)]
-pub struct DenseBlocks {
+pub struct StackedBlocks {
     /// `[L, 3D, D]`, rows `[q | k | v]`.
     pub qkv: Tensor<3>,
     /// `[L, D, D]` (`[out, in]`).
@@ -43,7 +107,7 @@ pub struct DenseBlocks {
 }
 
 /// `W [12L, D, D]` -> timm's weights of every layer.
-pub fn assemble(w: Tensor<3>, orientation: Orientation) -> DenseBlocks {
+pub fn assemble(w: Tensor<3>, orientation: Orientation) -> StackedBlocks {
     let [n, d, d2] = w.dims();
     assert_eq!(d, d2, "blocks must be square");
     let l = n / BLOCKS_PER_LAYER;
@@ -62,7 +126,7 @@ pub fn assemble(w: Tensor<3>, orientation: Orientation) -> DenseBlocks {
         // blocks are [residual, inner] slices of fc2's columns
         Orientation::Raw => (o, fc2.permute([0, 2, 1, 3]).reshape([l, d, 4 * d])),
     };
-    DenseBlocks {
+    StackedBlocks {
         qkv,
         proj,
         fc1,
@@ -71,7 +135,7 @@ pub fn assemble(w: Tensor<3>, orientation: Orientation) -> DenseBlocks {
 }
 
 /// The inverse of [`assemble`]: timm's weights -> `W [12L, D, D]`.
-pub fn disassemble(dense: &DenseBlocks, orientation: Orientation) -> Tensor<3> {
+pub fn disassemble(dense: &StackedBlocks, orientation: Orientation) -> Tensor<3> {
     let [l, d, _] = dense.proj.dims();
     let qkv = dense.qkv.clone().reshape([l, 3, d, d]);
     let fc1 = dense.fc1.clone().reshape([l, 4, d, d]);

@@ -4,10 +4,10 @@ use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sweet_template::factors::gaussian;
-use sweet_template::tucker::{assemble, compose, disassemble};
-use sweet_template::{Orientation, SwsDraw, TemplateConfig, TemplatedVit};
+use sweet_template::tucker::{assemble, compose, compose_layers, disassemble, StackedBlocks};
+use sweet_template::{templated_vit, Orientation, SwsDraw, TemplateConfig, TemplatedVit};
 use sweet_vit::names::HostTensor;
-use sweet_vit::VitConfig;
+use sweet_vit::{BlockGenerator, LayerWeights, VitConfig};
 
 fn t<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::from_data(TensorData::new(values, shape), device)
@@ -186,9 +186,61 @@ fn gradients_through_compose_match_finite_differences() {
     println!("finite differences vs autodiff through compose: max relative error {worst:.2e}");
 }
 
+/// The layers a draw composes, stacked per kind: qkv `[L, 3w, w]`, proj, fc1, fc2.
+fn stacked(model: &TemplatedVit, draw: &SwsDraw) -> StackedBlocks {
+    stack(&model.generator.layers(draw))
+}
+
+fn stack(layers: &[LayerWeights]) -> StackedBlocks {
+    let s = |f: fn(&LayerWeights) -> Tensor<2>| Tensor::stack(layers.iter().map(f).collect(), 0);
+    StackedBlocks {
+        qkv: s(|l| l.qkv.clone()),
+        proj: s(|l| l.proj.clone()),
+        fc1: s(|l| l.fc1.clone()),
+        fc2: s(|l| l.fc2.clone()),
+    }
+}
+
+#[test]
+fn composing_layer_by_layer_equals_composing_the_stack() {
+    let device = Device::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let (l, r, d) = (3, [5, 6, 7], 8);
+    let n = 12 * l;
+    let g = t(gaussian(r[0] * r[1] * r[2], 1.0, &mut rng), r, &device);
+    let x = t(gaussian(n * r[0], 1.0, &mut rng), [n, r[0]], &device);
+    let u = t(gaussian(d * r[1], 1.0, &mut rng), [d, r[1]], &device);
+    let v = t(gaussian(d * r[2], 1.0, &mut rng), [d, r[2]], &device);
+    for orientation in [Orientation::Residual, Orientation::Raw] {
+        let whole = assemble(
+            compose(g.clone(), x.clone(), u.clone(), v.clone()),
+            orientation,
+        );
+        let per_layer = stack(&compose_layers(
+            g.clone(),
+            x.clone(),
+            u.clone(),
+            v.clone(),
+            orientation,
+        ));
+        let mut worst = 0f32;
+        for (a, b) in [
+            (&whole.qkv, &per_layer.qkv),
+            (&whole.proj, &per_layer.proj),
+            (&whole.fc1, &per_layer.fc1),
+            (&whole.fc2, &per_layer.fc2),
+        ] {
+            assert_eq!(a.dims(), b.dims());
+            worst = worst.max(max_diff(&vals(a), &vals(b)));
+        }
+        println!("{orientation:?}: per-layer vs stacked composition max |diff| {worst:.2e}");
+        assert!(worst < 1e-4, "{worst}");
+    }
+}
+
 fn tiny_cfg(ranks: [usize; 3]) -> TemplateConfig {
     let vit = VitConfig {
-        img_size: 8,
+        img_size: 8.into(),
         patch_size: 4,
         in_chans: 1,
         embed_dim: 16,
@@ -196,6 +248,7 @@ fn tiny_cfg(ranks: [usize; 3]) -> TemplateConfig {
         num_heads: 2,
         mlp_ratio: 4.0,
         num_classes: 0,
+        global_pool: Default::default(),
     };
     TemplateConfig {
         ranks,
@@ -206,7 +259,7 @@ fn tiny_cfg(ranks: [usize; 3]) -> TemplateConfig {
 #[test]
 fn fresh_factors_compose_weights_at_timm_scale() {
     let vit = VitConfig {
-        img_size: 16,
+        img_size: 16.into(),
         patch_size: 4,
         in_chans: 3,
         embed_dim: 64,
@@ -214,10 +267,11 @@ fn fresh_factors_compose_weights_at_timm_scale() {
         num_heads: 4,
         mlp_ratio: 4.0,
         num_classes: 0,
+        global_pool: Default::default(),
     };
     let cfg = TemplateConfig::with_default_ranks(vit);
-    let model = TemplatedVit::new(&cfg, 0, &Device::default()).unwrap();
-    let w = model.compose(&SwsDraw::Full).blocks;
+    let model = templated_vit(&cfg, 0, &Device::default()).unwrap();
+    let w = stacked(&model, &SwsDraw::Full);
     for (name, t) in [
         ("qkv", &w.qkv),
         ("proj", &w.proj),
@@ -234,12 +288,12 @@ fn fresh_factors_compose_weights_at_timm_scale() {
 fn nested_sws_only_touches_leading_slices() {
     let device = Device::default().autodiff();
     let cfg = tiny_cfg([6, 16, 16]);
-    let model = TemplatedVit::new(&cfg, 0, &device).unwrap();
+    let model = templated_vit(&cfg, 0, &device).unwrap();
     let (k2, k3) = (8, 12);
-    let w = model.compose(&SwsDraw::Nested { k2, k3 }).blocks;
+    let w = stacked(&model, &SwsDraw::Nested { k2, k3 });
     let loss = w.qkv.powi_scalar(2).sum() + w.fc2.powi_scalar(2).sum() + w.proj.sum() + w.fc1.sum();
     let grads = loss.backward();
-    let gg = vals(&model.template.val().grad(&grads).unwrap());
+    let gg = vals(&model.generator.template.val().grad(&grads).unwrap());
     let [r1, r2, r3] = cfg.ranks;
     let (mut inside, mut outside) = (0f32, 0f32);
     for a in 0..r1 {
@@ -256,14 +310,14 @@ fn nested_sws_only_touches_leading_slices() {
     }
     assert!(inside > 0.0, "leading slices get gradient");
     assert_eq!(outside, 0.0, "nothing outside G[:, :{k2}, :{k3}]");
-    let gu = vals(&model.scalers.inner.val().grad(&grads).unwrap());
+    let gu = vals(&model.generator.scalers.inner.val().grad(&grads).unwrap());
     assert!(
         gu.iter().enumerate().all(|(i, &v)| i % r2 < k2 || v == 0.0),
         "U columns >= k2 untouched"
     );
     // the rescaling keeps the composed scale comparable to the full template
-    let full = vals(&model.compose(&SwsDraw::Full).blocks.qkv);
-    let nested = vals(&model.compose(&SwsDraw::Nested { k2, k3 }).blocks.qkv);
+    let full = vals(&stacked(&model, &SwsDraw::Full).qkv);
+    let nested = vals(&stacked(&model, &SwsDraw::Nested { k2, k3 }).qkv);
     let rms = |v: &[f32]| (v.iter().map(|x| x * x).sum::<f32>() / v.len() as f32).sqrt();
     assert!(
         (rms(&nested) / rms(&full) - 1.0).abs() < 0.35,
@@ -275,11 +329,10 @@ fn nested_sws_only_touches_leading_slices() {
 
 #[test]
 fn channel_sws_runs_a_narrower_encoder() {
-    use sweet_vit::Encoder;
     let device = Device::default();
     let cfg = tiny_cfg([6, 16, 16]);
-    let model = TemplatedVit::new(&cfg, 0, &device).unwrap();
-    let enc = model.encoder(model.compose(&SwsDraw::Channels { width: 8 }), None);
+    let model = templated_vit(&cfg, 0, &device).unwrap();
+    let enc = model.view(&SwsDraw::Channels { width: 8 });
     let x = Tensor::<4>::ones([2, 1, 8, 8], &device);
     let out = enc.encode(enc.patch_tokens(x));
     assert_eq!(out.dims(), [2, 5, 8]);
@@ -290,12 +343,12 @@ fn channel_sws_runs_a_narrower_encoder() {
 fn fibre_sws_zeroes_dropped_fibres() {
     let device = Device::default();
     let cfg = tiny_cfg([6, 16, 16]);
-    let model = TemplatedVit::new(&cfg, 0, &device).unwrap();
+    let model = templated_vit(&cfg, 0, &device).unwrap();
     let mut s2 = vec![0.0f32; 16];
     s2[3] = 1.0;
     let s3 = vec![1.0f32; 16];
     // only one inner fibre kept: every block has rank <= 1
-    let w = model.compose(&SwsDraw::Fibre { s2, s3 }).blocks.proj;
+    let w = stacked(&model, &SwsDraw::Fibre { s2, s3 }).proj;
     let v = vals(&w);
     // rank-1 check on layer 0's proj (16 x 16): all 2x2 minors vanish
     let m = |r: usize, c: usize| v[r * 16 + c];

@@ -7,14 +7,14 @@ use burn::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use sweet_template::factors::{gaussian, orthonormal};
-use sweet_template::tucker::{disassemble, project, DenseBlocks};
+use sweet_template::tucker::{disassemble, project, StackedBlocks};
 use sweet_template::{file, Orientation, TemplateConfig, TemplatedVit};
 use sweet_vit::names::{load_named, named_tensors, HostTensor};
 use sweet_vit::{Vit, VitConfig};
 
 fn cfg() -> VitConfig {
     VitConfig {
-        img_size: 8,
+        img_size: 8.into(),
         patch_size: 4,
         in_chans: 3,
         embed_dim: 16,
@@ -22,6 +22,7 @@ fn cfg() -> VitConfig {
         num_heads: 2,
         mlp_ratio: 4.0,
         num_classes: 3,
+        global_pool: Default::default(),
     }
 }
 
@@ -43,6 +44,7 @@ fn dense(device: &Device) -> Vit {
 fn stack(model: &Vit, key: &str) -> Tensor<3> {
     Tensor::stack(
         model
+            .generator
             .blocks
             .iter()
             .map(|b| match key {
@@ -71,7 +73,7 @@ fn fitted(vit: &Vit, orientation: Orientation, device: &Device) -> (TemplatedVit
     let c = cfg();
     let d = c.embed_dim;
     let n = 12 * c.depth;
-    let blocks = DenseBlocks {
+    let blocks = StackedBlocks {
         qkv: stack(vit, "qkv"),
         proj: stack(vit, "proj"),
         fc1: stack(vit, "fc1"),
@@ -110,7 +112,7 @@ fn fitted(vit: &Vit, orientation: Orientation, device: &Device) -> (TemplatedVit
     t.insert("scalers.depth".into(), x);
     t.insert("scalers.inner".into(), u);
     t.insert("scalers.residual".into(), v);
-    let model = TemplatedVit::new(&tcfg, 0, device).unwrap();
+    let model: TemplatedVit = sweet_template::templated_vit(&tcfg, 0, device).unwrap();
     (load_named(model, &t).expect("factor keys"), tcfg)
 }
 
@@ -129,11 +131,14 @@ fn full_rank_template_represents_any_dense_vit() {
         println!("{orientation:?}: templated vs dense logits max |diff| {d:.2e}");
         assert!(d < 1e-4, "{d}");
         // and composing once gives back the dense weights
-        let back = templated.to_dense(&cfg()).unwrap();
+        let back = templated.to_dense();
         let d = max_diff(&back.forward(x.clone()), &vit.forward(x));
         assert!(d < 1e-4, "{d}");
-        for (l, b) in back.blocks.iter().enumerate() {
-            let e = max_diff(&b.mlp.fc2.weight.val(), &vit.blocks[l].mlp.fc2.weight.val());
+        for (l, b) in back.generator.blocks.iter().enumerate() {
+            let e = max_diff(
+                &b.mlp.fc2.weight.val(),
+                &vit.generator.blocks[l].mlp.fc2.weight.val(),
+            );
             assert!(e < 1e-5, "fc2 of layer {l}: {e}");
         }
     }

@@ -1,7 +1,7 @@
 //! Self-supervised pre-training (MAE) of a weight template, or of a dense ViT for comparison.
 //!
 //! Each step: draw a mask plan and an SWS draw from (seed, step) (so a resumed run redraws the
-//! same ones), compose the block weights from (G, X, U, V), encode the visible 25%, decode,
+//! same ones), compose the block weights from (G, X, U, V) layer by layer, encode the visible 25%, decode,
 //! norm-pix MSE on the removed patches, AdamW (betas 0.9/0.95, wd 0.05 off biases, norms and
 //! tokens), lr warm-up + cosine per iteration. Every epoch: metrics line, checkpoint, and a
 //! reconstruction grid of test images.
@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -19,8 +19,7 @@ use sweet_mae::decoder::{DecoderConfig, MaeDecoder};
 use sweet_mae::grid::write_reconstruction_grid;
 use sweet_mae::masking::{random_masking, MaskPlan};
 use sweet_mae::model::mae_forward;
-use sweet_mae::pos_embed::sincos_2d_tensor;
-use sweet_template::{SwsDraw, TemplateConfig, TemplatedVit};
+use sweet_template::{generated_vit, Generator, GeneratorConfig, SwsDraw};
 use sweet_vit::{Vit, VitConfig};
 
 use crate::classify::{batch_tensors, Observer, TrainError};
@@ -30,8 +29,9 @@ use crate::epochs::{run_epochs, EpochRecord, EpochTotals, LoopConfig, StepLoss};
 pub struct PretrainConfig {
     /// The encoder (num_classes 0).
     pub vit: VitConfig,
-    /// `None`: an ordinary dense ViT (`--dense`).
-    pub template: Option<TemplateConfig>,
+    /// What produces the encoder's block weights: a template (SWEET) or dense weights
+    /// (`--dense`, the direct pre-training baseline).
+    pub generator: GeneratorConfig,
     pub decoder: DecoderConfig,
     pub mask_ratio: f64,
     /// Its `lr` is the peak: base lr x batch / 256.
@@ -41,150 +41,43 @@ pub struct PretrainConfig {
     pub eval_images: usize,
 }
 
-/// Templated MAE: encoder composed from the template, light ordinary decoder.
+/// The MAE of any generator: an encoder whose block weights the generator produces every
+/// step (with MAE's fixed sin-cos positions), and a light ordinary decoder.
 #[derive(Module, Debug)]
-pub struct TemplatedMae {
-    pub encoder: TemplatedVit,
+pub struct Mae {
+    pub encoder: Vit<Generator>,
     pub decoder: MaeDecoder,
 }
 
-/// Dense MAE (the `--dense` comparison and the direct-pre-training baseline).
-#[derive(Module, Debug)]
-pub struct DenseMae {
-    pub encoder: Vit,
-    pub decoder: MaeDecoder,
-}
-
-/// What the loop needs from either model.
-pub trait MaeModel: Module + Sized {
-    /// (loss `[1]`, pred `[B, N, P]`) under one SWS draw (dense models ignore the draw).
-    fn step_loss(
-        &self,
-        images: Tensor<4>,
-        plan: &MaskPlan,
-        draw: &SwsDraw,
-    ) -> (Tensor<1>, Tensor<3>);
-}
-
-/// The fixed sin-cos table of MAE, frozen (no gradient, never updated).
-fn frozen_sincos(p: Param<Tensor<3>>, width: usize, grid: usize) -> Param<Tensor<3>> {
-    p.map(|t| {
-        let device = t.device();
-        sincos_2d_tensor(width, grid, &device)
-    })
-    .set_require_grad(false)
-}
-
-impl TemplatedMae {
-    pub fn new(
-        cfg: &PretrainConfig,
-        tcfg: &TemplateConfig,
-        device: &Device,
-    ) -> Result<Self, TrainError> {
+impl Mae {
+    /// Fresh encoder (seed `run.seed`) and decoder (a seed derived from it).
+    pub fn new(cfg: &PretrainConfig, device: &Device) -> Result<Self, TrainError> {
         let v = &cfg.vit;
-        let mut encoder = TemplatedVit::new(tcfg, cfg.run.seed, device)
-            .map_err(|e| TrainError::Invalid(e.to_string()))?;
-        encoder.pos_embed = frozen_sincos(encoder.pos_embed, v.embed_dim, v.grid());
+        let encoder = generated_vit(&cfg.generator, v, cfg.run.seed, device)
+            .map_err(|e| TrainError::Invalid(e.to_string()))?
+            .with_sincos_pos_embed();
         let decoder = MaeDecoder::new(
             &cfg.decoder,
             v.embed_dim,
-            v.num_patches(),
+            v.grid(),
             v.patch_size,
             v.in_chans,
             cfg.run.seed ^ 0xdec0,
             device,
         );
-        Ok(TemplatedMae { encoder, decoder })
+        Ok(Mae { encoder, decoder })
     }
-}
 
-impl DenseMae {
-    pub fn new(cfg: &PretrainConfig, device: &Device) -> Self {
-        let v = &cfg.vit;
-        let mut encoder = Vit::new(v, cfg.run.seed, device);
-        encoder.pos_embed = frozen_sincos(encoder.pos_embed, v.embed_dim, v.grid());
-        let decoder = MaeDecoder::new(
-            &cfg.decoder,
-            v.embed_dim,
-            v.num_patches(),
-            v.patch_size,
-            v.in_chans,
-            cfg.run.seed ^ 0xdec0,
-            device,
-        );
-        DenseMae { encoder, decoder }
-    }
-}
-
-/// Pads a sub-width latent `[B, n, D_s]` with zero channels up to the decoder's input width:
-/// the same as using the first `D_s` columns of `decoder_embed`.
-fn pad_latent(latent: Tensor<3>, width: usize) -> Tensor<3> {
-    let [b, n, d] = latent.dims();
-    if d == width {
-        return latent;
-    }
-    let zeros = Tensor::zeros([b, n, width - d], &latent.device());
-    Tensor::cat(vec![latent, zeros], 2)
-}
-
-impl MaeModel for TemplatedMae {
-    fn step_loss(
+    /// (loss `[1]`, pred `[B, N, P]`) of one batch under one generator draw: the encoder runs at
+    /// the draw's width (channel SWS: a sub-width with its own sin-cos table), the decoder
+    /// meets the latent with as many input columns.
+    pub fn step_loss(
         &self,
         images: Tensor<4>,
         plan: &MaskPlan,
         draw: &SwsDraw,
     ) -> (Tensor<1>, Tensor<3>) {
-        let weights = self.encoder.compose(draw);
-        let full = self.encoder.embed_dim();
-        let pos = (weights.width != full).then(|| {
-            let grid = (self.encoder.pos_embed.dims()[1] - 1).isqrt();
-            sincos_2d_tensor(weights.width, grid, &images.device())
-        });
-        let enc = self.encoder.encoder(weights, pos);
-        if let SwsDraw::Channels { .. } = draw {
-            let encd = PaddedEncoder {
-                inner: enc,
-                width: full,
-            };
-            return mae_forward(&encd, &self.decoder, images, self.patch(), plan);
-        }
-        mae_forward(&enc, &self.decoder, images, self.patch(), plan)
-    }
-}
-
-impl MaeModel for DenseMae {
-    fn step_loss(
-        &self,
-        images: Tensor<4>,
-        plan: &MaskPlan,
-        _draw: &SwsDraw,
-    ) -> (Tensor<1>, Tensor<3>) {
-        let patch = self.encoder.patch_embed.patch_size;
-        mae_forward(&self.encoder, &self.decoder, images, patch, plan)
-    }
-}
-
-impl TemplatedMae {
-    fn patch(&self) -> usize {
-        self.encoder.patch_embed.patch_size
-    }
-}
-
-/// A sub-width encoder whose latent is zero-padded to the decoder's input width.
-struct PaddedEncoder<'a> {
-    inner: sweet_template::TemplatedEncoder<'a>,
-    width: usize,
-}
-
-impl sweet_vit::Encoder for PaddedEncoder<'_> {
-    fn embed_dim(&self) -> usize {
-        self.width
-    }
-    fn patch_tokens(&self, images: Tensor<4>) -> Tensor<3> {
-        self.inner.patch_tokens(images)
-    }
-    fn encode(&self, tokens: Tensor<3>) -> Tensor<3> {
-        pad_latent(self.inner.encode(tokens), self.width)
+        mae_forward(&self.encoder.view(draw), &self.decoder, images, plan)
     }
 }
 
@@ -214,8 +107,8 @@ fn step_seed(seed: u64, step: usize, tag: u64) -> u64 {
 
 /// Masked-patch loss of `model` (inference, full template) on `set` with fixed masks, and the
 /// reconstruction grid of its first images when `grid` is given.
-pub fn evaluate<M: MaeModel>(
-    model: &M,
+pub fn evaluate(
+    model: &Mae,
     set: &Arc<ImageSet>,
     cfg: &PretrainConfig,
     device: &Device,
@@ -265,15 +158,15 @@ pub fn evaluate<M: MaeModel>(
 
 /// Pre-trains `model` (on an autodiff device). With `resume`, model, optimizer and counters
 /// come from `out/checkpoint.safetensors`.
-pub fn pretrain<M: MaeModel>(
+pub fn pretrain(
     cfg: &PretrainConfig,
-    model: M,
+    model: Mae,
     train_set: Arc<ImageSet>,
     test_set: Arc<ImageSet>,
     out: &Path,
     resume: bool,
     observer: &mut dyn Observer,
-) -> Result<(M, Vec<PretrainMetrics>), TrainError> {
+) -> Result<(Mae, Vec<PretrainMetrics>), TrainError> {
     let device = train_device(&model);
     let grids = out.join("reconstructions");
     std::fs::create_dir_all(&grids).map_err(|source| TrainError::Io {
@@ -281,7 +174,7 @@ pub fn pretrain<M: MaeModel>(
         source,
     })?;
     let n = cfg.vit.num_patches();
-    let step = |model: &M, batch: &Batch, step: usize| {
+    let step = |model: &Mae, batch: &Batch, step: usize| {
         let (x, _) = batch_tensors(batch, &device);
         let plan = random_masking(
             batch.batch_size,
@@ -289,19 +182,17 @@ pub fn pretrain<M: MaeModel>(
             cfg.mask_ratio,
             step_seed(cfg.run.seed, step, 1),
         );
-        let draw = match &cfg.template {
-            Some(t) => t.sws.draw(
-                t,
-                &mut ChaCha8Rng::seed_from_u64(step_seed(cfg.run.seed, step, 2)),
-            ),
-            None => SwsDraw::Full,
-        };
+        let draw = cfg.generator.draw(&mut ChaCha8Rng::seed_from_u64(step_seed(
+            cfg.run.seed,
+            step,
+            2,
+        )));
         StepLoss {
             loss: model.step_loss(x, &plan, &draw).0,
             correct: 0,
         }
     };
-    let end_epoch = |model: &M, t: EpochTotals| {
+    let end_epoch = |model: &Mae, t: EpochTotals| {
         let grid = grids.join(format!("epoch_{:03}.png", t.epoch));
         let test_loss = evaluate(
             &model.valid(),

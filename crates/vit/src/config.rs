@@ -1,12 +1,79 @@
 //! The ViT hyper-parameters and timm's `config.json` format.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Input size in pixels, `[h, w]`. Written as one number when square (timm's `model_args`
+/// accept both an int and a pair), read from either.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImgSize {
+    pub h: usize,
+    pub w: usize,
+}
+
+impl ImgSize {
+    pub fn new(h: usize, w: usize) -> Self {
+        ImgSize { h, w }
+    }
+
+    pub fn is_square(self) -> bool {
+        self.h == self.w
+    }
+}
+
+impl From<usize> for ImgSize {
+    fn from(side: usize) -> Self {
+        ImgSize { h: side, w: side }
+    }
+}
+
+impl std::fmt::Display for ImgSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}", self.h, self.w)
+    }
+}
+
+impl Serialize for ImgSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.is_square() {
+            s.serialize_u64(self.h as u64)
+        } else {
+            [self.h, self.w].serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ImgSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Side(usize),
+            Pair([usize; 2]),
+        }
+        Ok(match Repr::deserialize(d)? {
+            Repr::Side(s) => s.into(),
+            Repr::Pair([h, w]) => ImgSize { h, w },
+        })
+    }
+}
+
+/// How the classifier pools the encoder's tokens (timm's `global_pool`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum GlobalPool {
+    /// The class token after the final `norm` (timm's `'token'`).
+    #[default]
+    Token,
+    /// The mean of the patch tokens (class token excluded), then `fc_norm`; no final `norm`
+    /// (timm's `'avg'`, MAE's fine-tuning default).
+    Avg,
+}
 
 /// Architecture of a timm-compatible ViT. Field names follow timm's `model_args`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VitConfig {
-    /// Square input side in pixels.
-    pub img_size: usize,
+    /// Input size `[h, w]` in pixels (one number in files when square).
+    pub img_size: ImgSize,
     /// Square patch side in pixels (the patch-embedding conv's kernel and stride).
     pub patch_size: usize,
     /// Input channels (1 for MNIST, 3 for RGB).
@@ -21,6 +88,9 @@ pub struct VitConfig {
     pub mlp_ratio: f64,
     /// Classifier outputs (0 = no head, features only).
     pub num_classes: usize,
+    /// Token pooling before the head (files written before it existed: `token`).
+    #[serde(default)]
+    pub global_pool: GlobalPool,
 }
 
 /// An inconsistent architecture, with what to change.
@@ -28,8 +98,11 @@ pub struct VitConfig {
 pub enum ConfigError {
     #[error("{name} must be positive (got 0)")]
     Zero { name: &'static str },
-    #[error("img_size {img_size} is not a multiple of patch_size {patch_size}: pick a patch that divides the image side")]
-    PatchDoesNotDivide { img_size: usize, patch_size: usize },
+    #[error("img_size {img_size} is not a multiple of patch_size {patch_size}: pick a patch that divides both image sides")]
+    PatchDoesNotDivide {
+        img_size: ImgSize,
+        patch_size: usize,
+    },
     #[error("embed_dim {embed_dim} is not a multiple of num_heads {num_heads}: the head dim must be whole")]
     HeadsDoNotDivide { embed_dim: usize, num_heads: usize },
     #[error("mlp_ratio {0} must be positive and finite")]
@@ -40,7 +113,8 @@ impl VitConfig {
     /// Checks every constraint; call before building a model from user input.
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (name, v) in [
-            ("img_size", self.img_size),
+            ("img_size (height)", self.img_size.h),
+            ("img_size (width)", self.img_size.w),
             ("patch_size", self.patch_size),
             ("in_chans", self.in_chans),
             ("embed_dim", self.embed_dim),
@@ -51,7 +125,7 @@ impl VitConfig {
                 return Err(ConfigError::Zero { name });
             }
         }
-        if self.img_size % self.patch_size != 0 {
+        if self.img_size.h % self.patch_size != 0 || self.img_size.w % self.patch_size != 0 {
             return Err(ConfigError::PatchDoesNotDivide {
                 img_size: self.img_size,
                 patch_size: self.patch_size,
@@ -69,14 +143,18 @@ impl VitConfig {
         Ok(())
     }
 
-    /// Patches per side.
-    pub fn grid(&self) -> usize {
-        self.img_size / self.patch_size
+    /// Patch grid `[rows, columns]`.
+    pub fn grid(&self) -> [usize; 2] {
+        [
+            self.img_size.h / self.patch_size,
+            self.img_size.w / self.patch_size,
+        ]
     }
 
-    /// Patch tokens N (without the class token).
+    /// Patch tokens N = rows x columns (without the class token).
     pub fn num_patches(&self) -> usize {
-        self.grid() * self.grid()
+        let [gh, gw] = self.grid();
+        gh * gw
     }
 
     /// Head dimension D / heads.
@@ -120,7 +198,7 @@ pub struct TimmConfig {
 /// The `model_args` timm passes to `VisionTransformer` (overriding the named architecture).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelArgs {
-    pub img_size: usize,
+    pub img_size: ImgSize,
     pub patch_size: usize,
     pub in_chans: usize,
     pub embed_dim: usize,
@@ -139,7 +217,11 @@ impl TimmConfig {
             architecture: TIMM_ARCHITECTURE.to_string(),
             num_classes: vit.num_classes,
             num_features: vit.embed_dim,
-            global_pool: "token".to_string(),
+            global_pool: match vit.global_pool {
+                GlobalPool::Token => "token",
+                GlobalPool::Avg => "avg",
+            }
+            .to_string(),
             model_args: ModelArgs {
                 img_size: vit.img_size,
                 patch_size: vit.patch_size,
@@ -150,7 +232,7 @@ impl TimmConfig {
                 mlp_ratio: vit.mlp_ratio,
             },
             pretrained_cfg: PretrainedCfg {
-                input_size: [vit.in_chans, vit.img_size, vit.img_size],
+                input_size: [vit.in_chans, vit.img_size.h, vit.img_size.w],
                 mean,
                 std,
                 num_classes: vit.num_classes,
@@ -174,6 +256,11 @@ impl TimmConfig {
             num_heads: a.num_heads,
             mlp_ratio: a.mlp_ratio,
             num_classes: self.num_classes,
+            global_pool: if self.global_pool == "avg" {
+                GlobalPool::Avg
+            } else {
+                GlobalPool::Token
+            },
         }
     }
 }
@@ -184,7 +271,7 @@ mod tests {
 
     fn tiny() -> VitConfig {
         VitConfig {
-            img_size: 16,
+            img_size: 16.into(),
             patch_size: 4,
             in_chans: 3,
             embed_dim: 32,
@@ -192,6 +279,7 @@ mod tests {
             num_heads: 2,
             mlp_ratio: 4.0,
             num_classes: 5,
+            global_pool: GlobalPool::Token,
         }
     }
 
@@ -201,7 +289,7 @@ mod tests {
         assert_eq!(c.validate(), Ok(()));
         assert_eq!(
             (c.grid(), c.num_patches(), c.head_dim(), c.mlp_hidden()),
-            (4, 16, 16, 128)
+            ([4, 4], 16, 16, 128)
         );
     }
 

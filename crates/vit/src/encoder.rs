@@ -1,26 +1,181 @@
-//! What a masked-autoencoder (or any dense task head) needs from a ViT encoder, implemented
-//! by the dense [`Vit`](crate::Vit) and by the templated ViT of `sweet-template`.
+//! The one encoder forward of the project.
+//!
+//! Every ViT here (the dense [`Vit`](crate::Vit), a ViT whose block weights a template composes,
+//! the MAE encoder, and later detection and segmentation backbones) runs through
+//! [`EncoderView`]: plain tensors for one forward, in timm's layout, at whatever width the
+//! block weights were generated. Where the weights come from is a [`BlockGenerator`]; the
+//! ordinary parts (embeddings, norms, biases) come from the model.
 
+use burn::module::Module;
 use burn::prelude::*;
 
-pub trait Encoder {
-    /// Token width D.
-    fn embed_dim(&self) -> usize;
-    /// Patch tokens plus their position embedding: `[B, C, H, W]` -> `[B, N, D]`.
-    fn patch_tokens(&self, images: Tensor<4>) -> Tensor<3>;
-    /// Prepends the class token (with its position), runs the blocks and the final norm:
-    /// `[B, n, D]` (any subset of positioned patch tokens) -> `[B, 1 + n, D]`.
-    fn encode(&self, tokens: Tensor<3>) -> Tensor<3>;
+use crate::layers::functional::{attention, layer_norm, linear, mlp, patchify_conv_order};
+
+/// The attention and MLP weights of one layer, timm's layout (`[out, in]`), width `w`, hidden
+/// `4w`: qkv `[3w, w]` (rows `[q | k | v]`, head-major), proj `[w, w]`, fc1 `[4w, w]`,
+/// fc2 `[w, 4w]`.
+#[derive(Clone, Debug)]
+pub struct LayerWeights {
+    pub qkv: Tensor<2>,
+    pub proj: Tensor<2>,
+    pub fc1: Tensor<2>,
+    pub fc2: Tensor<2>,
 }
 
-impl Encoder for crate::Vit {
-    fn embed_dim(&self) -> usize {
-        crate::Vit::embed_dim(self)
+impl LayerWeights {
+    /// Token width w of these weights.
+    pub fn width(&self) -> usize {
+        self.proj.dims()[0]
     }
-    fn patch_tokens(&self, images: Tensor<4>) -> Tensor<3> {
-        crate::Vit::patch_tokens(self, images)
+}
+
+/// What produces every layer's attention and MLP weights for one forward: dense parameters
+/// ([`DenseBlocks`](crate::blocks::DenseBlocks)), or a weight template with its scalers. A
+/// `Draw` is what varies between training steps (width-wise stochastic scaling); its
+/// `Default` is the deterministic full model used in evaluation and export.
+pub trait BlockGenerator: Module {
+    type Draw: Clone + std::fmt::Debug + Default;
+
+    /// The weights of every layer, in order, all at one width.
+    fn layers(&self, draw: &Self::Draw) -> Vec<LayerWeights>;
+}
+
+/// LayerNorm parameters: `[w]` each.
+#[derive(Clone, Debug)]
+pub struct Norm {
+    pub weight: Tensor<1>,
+    pub bias: Tensor<1>,
+}
+
+impl Norm {
+    /// `[..., w]` -> `[..., w]`, eps 1e-6.
+    pub fn forward<const R: usize>(&self, x: Tensor<R>) -> Tensor<R> {
+        layer_norm(x, self.weight.clone(), self.bias.clone())
     }
-    fn encode(&self, tokens: Tensor<3>) -> Tensor<3> {
-        crate::Vit::encode(self, tokens)
+}
+
+/// One pre-norm block for one forward: its generated weights and its own parts, width `w`.
+#[derive(Clone, Debug)]
+pub struct BlockView {
+    pub norm1: Norm,
+    /// `[3w]`.
+    pub qkv_bias: Tensor<1>,
+    /// `[w]`.
+    pub proj_bias: Tensor<1>,
+    pub norm2: Norm,
+    /// `[4w]`.
+    pub fc1_bias: Tensor<1>,
+    /// `[w]`.
+    pub fc2_bias: Tensor<1>,
+    pub weights: LayerWeights,
+}
+
+impl BlockView {
+    /// timm's `Block`: `x + attn(norm1(x))`, then `x + mlp(norm2(x))`. `[B, N, w]` -> `[B, N, w]`.
+    pub fn forward(&self, x: Tensor<3>, heads: usize) -> Tensor<3> {
+        let w = &self.weights;
+        let h = attention(
+            self.norm1.forward(x.clone()),
+            w.qkv.clone(),
+            self.qkv_bias.clone(),
+            w.proj.clone(),
+            self.proj_bias.clone(),
+            heads,
+        );
+        let x = x + h;
+        let h = mlp(
+            self.norm2.forward(x.clone()),
+            w.fc1.clone(),
+            self.fc1_bias.clone(),
+            w.fc2.clone(),
+            self.fc2_bias.clone(),
+        );
+        x + h
+    }
+}
+
+/// Every tensor of an encoder for one forward, width `w`.
+#[derive(Clone, Debug)]
+pub struct EncoderView {
+    /// The patch-embedding conv as a matrix `[w, C p p]` (conv weight order).
+    pub patch_weight: Tensor<2>,
+    /// `[w]`.
+    pub patch_bias: Tensor<1>,
+    pub patch_size: usize,
+    /// `[1, 1, w]`.
+    pub cls_token: Tensor<3>,
+    /// `[1, 1 + N, w]`; row 0 belongs to the class token.
+    pub pos_embed: Tensor<3>,
+    pub blocks: Vec<BlockView>,
+    /// The final norm (absent with average pooling, where timm applies `fc_norm` after pooling).
+    pub norm: Option<Norm>,
+    /// Attention heads at width `w`.
+    pub heads: usize,
+}
+
+impl EncoderView {
+    /// Token width w.
+    pub fn width(&self) -> usize {
+        self.cls_token.dims()[2]
+    }
+
+    /// Patch tokens with their position embedding: `[B, C, H, W]` -> `[B, N, w]`.
+    pub fn patch_tokens(&self, images: Tensor<4>) -> Tensor<3> {
+        let n1 = self.pos_embed.dims()[1];
+        let tokens = linear(
+            patchify_conv_order(images, self.patch_size),
+            self.patch_weight.clone(),
+            self.patch_bias.clone(),
+        );
+        let [_, n, _] = tokens.dims();
+        assert_eq!(
+            n + 1,
+            n1,
+            "the images give {n} patches, the position table has {}: resample it for this size",
+            n1 - 1
+        );
+        tokens + self.pos_embed.clone().narrow(1, 1, n1 - 1)
+    }
+
+    /// The class token (plus its position) prepended: `[B, n, w]` -> `[B, 1 + n, w]`.
+    fn with_class_token(&self, tokens: Tensor<3>) -> Tensor<3> {
+        let [b, _, w] = tokens.dims();
+        let cls = self.cls_token.clone() + self.pos_embed.clone().narrow(1, 0, 1);
+        Tensor::cat(vec![cls.expand([b, 1, w]), tokens], 1)
+    }
+
+    /// Token features after the chosen blocks (0-based block indices, in the order given; no
+    /// final norm): `[B, n, w]` (any subset of positioned patch tokens) ->
+    /// one `[B, 1 + n, w]` per tap, class token first. Blocks after the last tap are not run.
+    ///
+    /// # Panics
+    /// If a tap is not a block index.
+    pub fn encode_layers(&self, tokens: Tensor<3>, taps: &[usize]) -> Vec<Tensor<3>> {
+        let depth = self.blocks.len();
+        assert!(
+            taps.iter().all(|&t| t < depth),
+            "taps {taps:?} must be block indices below {depth}"
+        );
+        let last = taps.iter().copied().max().map_or(0, |t| t + 1);
+        let mut x = self.with_class_token(tokens);
+        let mut after = Vec::with_capacity(last);
+        for block in &self.blocks[..last] {
+            x = block.forward(x, self.heads);
+            after.push(x.clone());
+        }
+        taps.iter().map(|&t| after[t].clone()).collect()
+    }
+
+    /// Class token, every block and the final norm (if any): `[B, n, w]` (any subset of
+    /// positioned patch tokens) -> `[B, 1 + n, w]`.
+    pub fn encode(&self, tokens: Tensor<3>) -> Tensor<3> {
+        let mut x = self.with_class_token(tokens);
+        for block in &self.blocks {
+            x = block.forward(x, self.heads);
+        }
+        match &self.norm {
+            Some(n) => n.forward(x),
+            None => x,
+        }
     }
 }

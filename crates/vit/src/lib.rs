@@ -5,6 +5,13 @@
 //! is stored in PyTorch's layout (Linear weights `[out, in]`), so a checkpoint is "write the map":
 //! see [`checkpoint`].
 
+//!
+//! One encoder forward ([`encoder::EncoderView`]) serves every model: the weights of each
+//! block come from a [`encoder::BlockGenerator`] (dense parameters here, a weight template in
+//! `sweet-template`), the ordinary parts from [`Vit`]; [`width`] holds the rules by which every
+//! tensor follows a narrower or wider model, [`pos_embed`] the position tables for other grids.
+
+pub mod blocks;
 pub mod checkpoint;
 pub mod config;
 pub mod encoder;
@@ -12,8 +19,11 @@ pub mod init;
 pub mod layers;
 pub mod model;
 pub mod names;
+pub mod pos_embed;
 pub mod tensor_file;
+pub mod width;
 
-pub use config::{ConfigError, VitConfig};
-pub use encoder::Encoder;
-pub use model::Vit;
+pub use blocks::DenseBlocks;
+pub use config::{ConfigError, GlobalPool, ImgSize, VitConfig};
+pub use encoder::{BlockGenerator, EncoderView, LayerWeights};
+pub use model::{PosEmbedKind, Vit};

@@ -1,74 +1,129 @@
-//! timm's `VisionTransformer` with `global_pool='token'`, class token and learned position
-//! embedding. Field paths are timm's state-dict keys.
+//! timm's `VisionTransformer` (class token, absolute position embedding, pre-norm blocks,
+//! `global_pool` `token` or `avg`), over any [`BlockGenerator`].
+//!
+//! `Vit` (= `Vit<DenseBlocks>`) is the ordinary dense model every command reads and writes;
+//! `Vit<T>` with a template generator is the ViT whose attention and MLP weights a template
+//! composes at every forward. Both share this struct's parts, its init order and the one
+//! forward of [`crate::encoder`]. Field paths are timm's state-dict keys.
 
 use burn::module::Param;
 use burn::prelude::*;
 
-use crate::config::VitConfig;
+use crate::blocks::{BlockParts, BlockWeights, DenseBlocks};
+use crate::config::{GlobalPool, ImgSize, VitConfig};
+use crate::encoder::{BlockGenerator, EncoderView, LayerWeights};
 use crate::init::Init;
-use crate::layers::{Attention, LayerNorm, Linear, Mlp, PatchEmbed};
+use crate::layers::{LayerNorm, Linear, PatchEmbed};
+use crate::pos_embed::{resample_learned, sincos_2d_tensor};
+use crate::width::first;
 
-/// Pre-norm block: `x + attn(norm1(x))`, then `x + mlp(norm2(x))`.
-#[derive(Module, Debug)]
-pub struct Block {
-    pub norm1: LayerNorm,
-    pub attn: Attention,
-    pub norm2: LayerNorm,
-    pub mlp: Mlp,
-}
-
-impl Block {
-    pub fn new(cfg: &VitConfig, init: &mut Init) -> Self {
-        let d = cfg.embed_dim;
-        Block {
-            norm1: LayerNorm::new(d, init),
-            attn: Attention::new(d, cfg.num_heads, init),
-            norm2: LayerNorm::new(d, init),
-            mlp: Mlp::new(d, cfg.mlp_hidden(), init),
-        }
-    }
-
-    /// `[B, N, D]` -> `[B, N, D]`.
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let x = x.clone() + self.attn.forward(self.norm1.forward(x));
-        x.clone() + self.mlp.forward(self.norm2.forward(x))
-    }
+/// What the position table is, which decides how it follows another grid or width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PosEmbedKind {
+    /// Learned (timm): bicubic resampling for another grid, first channels for a sub-width.
+    #[default]
+    Learned,
+    /// MAE's fixed 2-D sin-cos table, frozen: recomputed for any grid or width, never sliced
+    /// (its first half encodes columns, its second half rows).
+    SinCos,
 }
 
 #[derive(Module, Debug)]
-pub struct Vit {
+pub struct Vit<G: Module = DenseBlocks> {
+    /// Produces every layer's attention and MLP weights. Its keys sit at the model's root
+    /// (`blocks.i.attn.qkv.weight` for dense weights, `template` and `scalers.*` for a
+    /// template): see [`crate::names`].
+    pub generator: G,
     pub patch_embed: PatchEmbed,
     /// `[1, 1, D]`.
     pub cls_token: Param<Tensor<3>>,
     /// `[1, N + 1, D]`; row 0 belongs to the class token.
     pub pos_embed: Param<Tensor<3>>,
-    pub blocks: Vec<Block>,
-    pub norm: LayerNorm,
+    /// Norms and biases of every block.
+    pub blocks: Vec<BlockParts>,
+    /// The final norm (`global_pool` `token`); absent with `avg`.
+    pub norm: Option<LayerNorm>,
+    /// The norm after average pooling (`global_pool` `avg`).
+    pub fc_norm: Option<LayerNorm>,
     /// `[K, D]`; absent when `num_classes == 0`.
     pub head: Option<Linear>,
+    pub num_heads: usize,
+    #[module(skip)]
+    pub pos_kind: PosEmbedKind,
+    /// Patch grid `[rows, columns]` of `pos_embed`.
+    #[module(skip)]
+    pub grid: [usize; 2],
+    #[module(skip)]
+    pub global_pool: GlobalPool,
 }
 
-impl Vit {
-    /// A model with timm's default init, drawn from `seed`. The config must be valid
+impl Vit<DenseBlocks> {
+    /// A dense model with timm's default init, drawn from `seed`. The config must be valid
     /// ([`VitConfig::validate`]).
     pub fn new(cfg: &VitConfig, seed: u64, device: &Device) -> Self {
+        let (d, hidden) = (cfg.embed_dim, cfg.mlp_hidden());
+        Vit::with_generator(cfg, seed, device, |init| DenseBlocks {
+            blocks: (0..cfg.depth)
+                .map(|_| BlockWeights::new(d, hidden, init))
+                .collect(),
+        })
+    }
+}
+
+impl<G: Module> Vit<G> {
+    /// The parts with timm's default init, drawn from `seed`, and the generator made by
+    /// `generator` from the same stream. Draw order (it fixes what a seed means): patch
+    /// embedding, class token, position embedding, the generator, head.
+    pub fn with_generator(
+        cfg: &VitConfig,
+        seed: u64,
+        device: &Device,
+        generator: impl FnOnce(&mut Init) -> G,
+    ) -> Self {
         let mut init = Init::new(seed, device);
-        let d = cfg.embed_dim;
-        // Draw order: embeddings, blocks, norm, head (stable across versions: it fixes what a
-        // seed means).
+        let (d, hidden) = (cfg.embed_dim, cfg.mlp_hidden());
         let patch_embed = PatchEmbed::new(cfg.in_chans, d, cfg.patch_size, &mut init);
         let cls_token = Param::from_tensor(init.normal([1, 1, d], 1e-6));
         let pos_embed = Param::from_tensor(init.trunc_normal([1, cfg.num_patches() + 1, d], 0.02));
-        let blocks = (0..cfg.depth).map(|_| Block::new(cfg, &mut init)).collect();
-        let norm = LayerNorm::new(d, &mut init);
+        let generator = generator(&mut init);
+        let blocks = (0..cfg.depth)
+            .map(|_| BlockParts::new(d, hidden, &mut init))
+            .collect();
+        let avg = cfg.global_pool == GlobalPool::Avg;
+        let norm = (!avg).then(|| LayerNorm::new(d, &mut init));
+        let fc_norm = avg.then(|| LayerNorm::new(d, &mut init));
         let head = (cfg.num_classes > 0).then(|| Linear::new(d, cfg.num_classes, &mut init));
         Vit {
+            generator,
             patch_embed,
             cls_token,
             pos_embed,
             blocks,
             norm,
+            fc_norm,
             head,
+            num_heads: cfg.num_heads,
+            pos_kind: PosEmbedKind::Learned,
+            grid: cfg.grid(),
+            global_pool: cfg.global_pool,
+        }
+    }
+
+    /// The same model with its generator replaced by `f(generator)` (e.g. wrapped in an enum).
+    pub fn map_generator<H: Module>(self, f: impl FnOnce(G) -> H) -> Vit<H> {
+        Vit {
+            generator: f(self.generator),
+            patch_embed: self.patch_embed,
+            cls_token: self.cls_token,
+            pos_embed: self.pos_embed,
+            blocks: self.blocks,
+            norm: self.norm,
+            fc_norm: self.fc_norm,
+            head: self.head,
+            num_heads: self.num_heads,
+            pos_kind: self.pos_kind,
+            grid: self.grid,
+            global_pool: self.global_pool,
         }
     }
 
@@ -77,37 +132,154 @@ impl Vit {
         self.cls_token.dims()[2]
     }
 
-    /// Patch tokens with their position embedding: `[B, C, H, W]` -> `[B, N, D]`.
-    pub fn patch_tokens(&self, images: Tensor<4>) -> Tensor<3> {
-        let [_, n1, d] = self.pos_embed.dims();
-        self.patch_embed.forward(images) + self.pos_embed.val().slice([0..1, 1..n1, 0..d])
+    pub fn depth(&self) -> usize {
+        self.blocks.len()
     }
 
-    /// Prepends the class token (plus its position) and runs blocks and the final norm:
-    /// `[B, n, D]` (any subset of positioned patch tokens) -> `[B, 1 + n, D]`.
-    pub fn encode(&self, tokens: Tensor<3>) -> Tensor<3> {
-        let [b, _, d] = tokens.dims();
-        let cls = self.cls_token.val() + self.pos_embed.val().slice([0..1, 0..1, 0..d]);
-        let mut x = Tensor::cat(vec![cls.expand([b, 1, d]), tokens], 1);
-        for block in &self.blocks {
-            x = block.forward(x);
+    /// Replaces the position table by MAE's fixed sin-cos table, frozen (no gradient, never
+    /// updated, recomputed for other grids and widths).
+    pub fn with_sincos_pos_embed(mut self) -> Self {
+        let (d, grid) = (self.embed_dim(), self.grid);
+        self.pos_embed = self
+            .pos_embed
+            .map(|t| sincos_2d_tensor(d, grid, &t.device()))
+            .set_require_grad(false);
+        self.pos_kind = PosEmbedKind::SinCos;
+        self
+    }
+
+    /// The same model for images of `img_size` (same patch): a learned position table is
+    /// resampled bicubically (timm's `resample_abs_pos_embed`, antialiased), a sin-cos table
+    /// recomputed. Every other parameter is independent of the grid.
+    pub fn resample_grid(mut self, img_size: ImgSize) -> Self {
+        let p = self.patch_embed.patch_size;
+        let to = [img_size.h / p, img_size.w / p];
+        if to == self.grid {
+            return self;
         }
-        self.norm.forward(x)
+        let (from, kind, d) = (self.grid, self.pos_kind, self.embed_dim());
+        self.pos_embed = self.pos_embed.map(|t| {
+            let grad = t.is_require_grad();
+            let device = t.device();
+            let new = match kind {
+                PosEmbedKind::Learned => resample_learned(&t, 1, from, to),
+                PosEmbedKind::SinCos => sincos_2d_tensor(d, to, &device),
+            };
+            if grad {
+                new.require_grad()
+            } else {
+                new
+            }
+        });
+        self.grid = to;
+        self
     }
 
-    /// Normalized token features: `[B, C, H, W]` -> `[B, 1 + N, D]`.
+    /// The position table at width `w`: the model's own at full width; a sub-width recomputes
+    /// a sin-cos table and cuts a learned one to its first channels.
+    fn pos_embed_at(&self, w: usize) -> Tensor<3> {
+        if w == self.embed_dim() {
+            return self.pos_embed.val();
+        }
+        match self.pos_kind {
+            PosEmbedKind::SinCos => sincos_2d_tensor(w, self.grid, &self.pos_embed.device()),
+            PosEmbedKind::Learned => first(self.pos_embed.val(), 2, w),
+        }
+    }
+
+    /// The encoder for one forward with these generated weights: the parts at the weights'
+    /// width (the width rules of [`crate::width`]; heads = width / head dim).
+    pub fn view_with(&self, layers: Vec<LayerWeights>) -> EncoderView {
+        let d = self.embed_dim();
+        let w = layers.first().map_or(d, LayerWeights::width);
+        assert_eq!(
+            layers.len(),
+            self.blocks.len(),
+            "one set of weights per block"
+        );
+        let head_dim = d / self.num_heads;
+        EncoderView {
+            patch_weight: first(self.patch_embed.matrix(), 0, w),
+            patch_bias: first(self.patch_embed.proj.bias.val(), 0, w),
+            patch_size: self.patch_embed.patch_size,
+            cls_token: first(self.cls_token.val(), 2, w),
+            pos_embed: self.pos_embed_at(w),
+            blocks: self
+                .blocks
+                .iter()
+                .zip(layers)
+                .map(|(p, l)| p.view(l))
+                .collect(),
+            norm: self.norm.as_ref().map(|n| n.at_width(w)),
+            heads: w / head_dim,
+        }
+    }
+
+    /// Pools encoder features `[B, 1 + N, D]` to `[B, D]` as `global_pool` says: the class
+    /// token, or the mean of the patch tokens followed by `fc_norm`.
+    pub fn pool(&self, features: Tensor<3>) -> Tensor<2> {
+        let [b, n1, d] = features.dims();
+        match self.global_pool {
+            GlobalPool::Token => features.narrow(1, 0, 1).reshape([b, d]),
+            GlobalPool::Avg => {
+                let mean = features.narrow(1, 1, n1 - 1).mean_dim(1).reshape([b, d]);
+                match &self.fc_norm {
+                    Some(n) => n.at_width(d).forward(mean),
+                    None => mean,
+                }
+            }
+        }
+    }
+}
+
+impl<G: BlockGenerator> Vit<G> {
+    /// The encoder for one forward under `draw` (`Default::default()`: the full model).
+    pub fn view(&self, draw: &G::Draw) -> EncoderView {
+        self.view_with(self.generator.layers(draw))
+    }
+
+    /// Encoder features (class token first, after the final norm when there is one):
+    /// `[B, C, H, W]` -> `[B, 1 + N, D]`.
     pub fn features(&self, images: Tensor<4>) -> Tensor<3> {
-        self.encode(self.patch_tokens(images))
+        let view = self.view(&G::Draw::default());
+        view.encode(view.patch_tokens(images))
     }
 
-    /// Class logits from the class token: `[B, C, H, W]` -> `[B, K]` (`[B, D]` without a head).
+    /// Token features after the chosen blocks (0-based; no final norm), for dense heads:
+    /// `[B, C, H, W]` -> one `[B, 1 + N, D]` per tap.
+    pub fn encode_layers(&self, images: Tensor<4>, taps: &[usize]) -> Vec<Tensor<3>> {
+        let view = self.view(&G::Draw::default());
+        view.encode_layers(view.patch_tokens(images), taps)
+    }
+
+    /// Class logits: `[B, C, H, W]` -> `[B, K]` (`[B, D]` pooled features without a head).
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let f = self.features(images);
-        let [b, _, d] = f.dims();
-        let cls = f.slice([0..b, 0..1, 0..d]).reshape([b, d]);
+        let pooled = self.pool(self.features(images));
         match &self.head {
-            Some(head) => head.forward(cls),
-            None => cls,
+            Some(head) => head.forward(pooled),
+            None => pooled,
+        }
+    }
+
+    /// The ordinary dense model these weights compose (full model, no draw): the generator's
+    /// weights become parameters, every part is kept.
+    pub fn to_dense(&self) -> Vit<DenseBlocks> {
+        let layers = self.generator.layers(&G::Draw::default());
+        Vit {
+            generator: DenseBlocks {
+                blocks: layers.iter().map(BlockWeights::from_layer).collect(),
+            },
+            patch_embed: self.patch_embed.clone(),
+            cls_token: self.cls_token.clone(),
+            pos_embed: self.pos_embed.clone(),
+            blocks: self.blocks.clone(),
+            norm: self.norm.clone(),
+            fc_norm: self.fc_norm.clone(),
+            head: self.head.clone(),
+            num_heads: self.num_heads,
+            pos_kind: self.pos_kind,
+            grid: self.grid,
+            global_pool: self.global_pool,
         }
     }
 }

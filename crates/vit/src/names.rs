@@ -1,5 +1,11 @@
 //! Module paths as timm state-dict keys: reading every float parameter out by name, and
 //! replacing parameters by name. The one boundary between burn modules and checkpoints.
+//!
+//! A key is the dotted path of field names and `Vec` indices, with two exceptions that let a
+//! model's parts and its block generator share timm's key space:
+//! - a struct field named [`GENERATOR_FIELD`] adds no segment (`Vit.generator.blocks.0.attn.
+//!   qkv.weight` is `blocks.0.attn.qkv.weight`, beside the parts' `blocks.0.attn.qkv.bias`);
+//! - an enum variant adds no segment (which variant a file holds is in its config).
 
 use std::collections::BTreeMap;
 
@@ -30,19 +36,29 @@ impl HostTensor {
     }
 }
 
+/// The struct field whose keys sit at its parent's level.
+pub const GENERATOR_FIELD: &str = "generator";
+
 /// Tracks the dotted path of the parameter being visited, from burn's enter/exit callbacks.
 #[derive(Default)]
-struct Path(Vec<String>);
+struct Path(Vec<Option<String>>);
 
 impl Path {
-    fn enter(&mut self, name: &str) {
-        self.0.push(name.to_string());
+    fn enter(&mut self, name: &str, container_type: &str) {
+        let transparent = container_type.starts_with("Enum:")
+            || (name == GENERATOR_FIELD && container_type.starts_with("Struct:"));
+        self.0.push((!transparent).then(|| name.to_string()));
     }
     fn exit(&mut self) {
         self.0.pop();
     }
     fn key(&self) -> String {
-        self.0.join(".")
+        self.0
+            .iter()
+            .flatten()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(".")
     }
 }
 
@@ -53,8 +69,8 @@ struct Collect {
 }
 
 impl ModuleVisitor for Collect {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.enter(name)
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name, container_type)
     }
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
         self.path.exit()
@@ -94,6 +110,37 @@ pub fn named_shapes<M: Module>(module: &M) -> Vec<(String, Vec<usize>)> {
     v.out.into_iter().map(|(k, t)| (k, t.shape)).collect()
 }
 
+/// A [`ModuleVisitor`] that sees each float parameter with its key, rank-generic.
+pub trait NamedVisit {
+    fn visit<const D: usize>(&mut self, key: &str, param: &Param<Tensor<D>>);
+}
+
+struct NamedVisitor<'a, F: NamedVisit> {
+    path: Path,
+    f: &'a mut F,
+}
+
+impl<F: NamedVisit> ModuleVisitor for NamedVisitor<'_, F> {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name, container_type)
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.exit()
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let key = self.path.key();
+        self.f.visit(&key, param);
+    }
+}
+
+/// Shows `f` every float parameter of `module` with its key, in module order.
+pub fn visit_params<M: Module, F: NamedVisit>(module: &M, f: &mut F) {
+    module.visit(&mut NamedVisitor {
+        path: Path::default(),
+        f,
+    })
+}
+
 /// A [`ModuleMapper`] that hands each float parameter, with its key, to a rank-generic function.
 pub trait NamedMap {
     fn map<const D: usize>(&mut self, key: &str, param: Param<Tensor<D>>) -> Param<Tensor<D>>;
@@ -105,8 +152,8 @@ struct NamedMapper<'a, F: NamedMap> {
 }
 
 impl<F: NamedMap> ModuleMapper for NamedMapper<'_, F> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.enter(name)
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name, container_type)
     }
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
         self.path.exit()

@@ -19,7 +19,7 @@ fn fixture_path(name: &str) -> PathBuf {
 
 fn tiny() -> VitConfig {
     VitConfig {
-        img_size: 16,
+        img_size: 16.into(),
         patch_size: 4,
         in_chans: 3,
         embed_dim: 32,
@@ -27,6 +27,7 @@ fn tiny() -> VitConfig {
         num_heads: 2,
         mlp_ratio: 4.0,
         num_classes: 5,
+        global_pool: Default::default(),
     }
 }
 
@@ -113,30 +114,22 @@ fn logits_loss_and_every_gradient_match_timm() {
     struct Grab<'a> {
         grads: &'a burn::tensor::Gradients,
         out: BTreeMap<String, HostTensor>,
-        path: Vec<String>,
     }
-    impl burn::module::ModuleVisitor for Grab<'_> {
-        fn enter_module(&mut self, n: &str, _: &str) {
-            self.path.push(n.into())
-        }
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+    impl sweet_vit::names::NamedVisit for Grab<'_> {
+        fn visit<const D: usize>(&mut self, key: &str, p: &burn::module::Param<Tensor<D>>) {
             let g = p
                 .val()
                 .grad(self.grads)
                 .expect("every parameter gets a gradient");
             self.out
-                .insert(self.path.join("."), HostTensor::from_tensor(&g));
+                .insert(key.to_string(), HostTensor::from_tensor(&g));
         }
     }
     let mut grab = Grab {
         grads: &grads,
         out: BTreeMap::new(),
-        path: vec![],
     };
-    burn::module::Module::visit(&model, &mut grab);
+    sweet_vit::names::visit_params(&model, &mut grab);
     for (k, g) in &grab.out {
         let e = &expected[k];
         assert_eq!(&g.shape, &e.shape, "{k}");

@@ -50,7 +50,7 @@ pub struct ComposeArgs {
 
 fn compose(a: ComposeArgs) -> anyhow::Result<()> {
     let vit = VitConfig {
-        img_size: 224,
+        img_size: 224.into(),
         patch_size: 16,
         in_chans: 3,
         embed_dim: a.width,
@@ -58,17 +58,21 @@ fn compose(a: ComposeArgs) -> anyhow::Result<()> {
         num_heads: a.heads,
         mlp_ratio: 4.0,
         num_classes: 0,
+        global_pool: Default::default(),
     };
     let cfg = sweet_template::TemplateConfig {
         ranks: [a.rank1, a.width, a.width],
         ..sweet_template::TemplateConfig::with_default_ranks(vit)
     };
-    let model = sweet_template::TemplatedVit::new(&cfg, 0, &super::device())?;
+    let model = sweet_template::templated_vit(&cfg, 0, &super::device())?;
     let mut times = Vec::new();
     for i in 0..a.warmup + a.steps {
         let t = Instant::now();
-        let w = model.compose(&sweet_template::SwsDraw::Full);
-        let _ = w.blocks.fc2.into_data();
+        let layers =
+            sweet_vit::BlockGenerator::layers(&model.generator, &sweet_template::SwsDraw::Full);
+        for l in layers {
+            let _ = l.fc2.into_data();
+        }
         if i >= a.warmup {
             times.push(t.elapsed().as_secs_f64() * 1e3);
         }
@@ -210,10 +214,11 @@ pub struct MaeStepArgs {
 
 fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
     use rand::SeedableRng;
-    use sweet_train::pretrain::{DenseMae, MaeModel, PretrainConfig, TemplatedMae};
+    use sweet_template::GeneratorConfig;
+    use sweet_train::pretrain::{Mae, PretrainConfig};
     use sweet_train::LoopConfig;
     let vit = VitConfig {
-        img_size: a.img_size,
+        img_size: a.img_size.into(),
         patch_size: a.patch,
         in_chans: a.in_chans,
         embed_dim: a.width,
@@ -221,6 +226,7 @@ fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
         num_heads: a.heads,
         mlp_ratio: 4.0,
         num_classes: 0,
+        global_pool: Default::default(),
     };
     vit.validate().context("invalid architecture")?;
     let tcfg = sweet_template::TemplateConfig {
@@ -242,7 +248,11 @@ fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
     };
     let cfg = PretrainConfig {
         vit,
-        template: (!a.dense).then(|| tcfg.clone()),
+        generator: if a.dense {
+            GeneratorConfig::Dense
+        } else {
+            GeneratorConfig::Tucker(tcfg.clone())
+        },
         decoder: Default::default(),
         mask_ratio: a.mask_ratio,
         run: LoopConfig {
@@ -268,48 +278,18 @@ fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
     let mut opt = AdamW::new(optimizer);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let mut step_count = 0u64;
-    fn timed<M: MaeModel>(
-        model: M,
-        a: &MaeStepArgs,
-        mut next: impl FnMut() -> (sweet_mae::masking::MaskPlan, sweet_template::SwsDraw),
-        x: &Tensor<4>,
-        opt: &mut AdamW,
-    ) -> (Vec<f64>, usize) {
-        let mut slot = Some(model);
-        let times = time_runs(a.warmup, a.steps, || {
-            let model = slot.take().expect("model is put back every step");
-            let (plan, draw) = next();
-            let (loss, _) = model.step_loss(x.clone(), &plan, &draw);
-            let grads = loss.backward();
-            slot = Some(opt.step(model, &grads, 1e-4).0);
-            let _ = loss.into_scalar::<f32>();
-        });
-        (
-            times,
-            burn::module::Module::num_params(slot.as_ref().expect("model")),
-        )
-    }
-    let mut next = || {
+    let mut slot = Some(Mae::new(&cfg, &device)?);
+    let times = time_runs(a.warmup, a.steps, || {
+        let model = slot.take().expect("model is put back every step");
         step_count += 1;
         let plan = sweet_mae::masking::random_masking(a.batch_size, n, a.mask_ratio, step_count);
-        let draw = if a.dense {
-            sweet_template::SwsDraw::Full
-        } else {
-            a.sws.draw(&tcfg, &mut rng)
-        };
-        (plan, draw)
-    };
-    let (times, params) = if a.dense {
-        timed(DenseMae::new(&cfg, &device), &a, &mut next, &x, &mut opt)
-    } else {
-        timed(
-            TemplatedMae::new(&cfg, &tcfg, &device)?,
-            &a,
-            &mut next,
-            &x,
-            &mut opt,
-        )
-    };
+        let draw = cfg.generator.draw(&mut rng);
+        let (loss, _) = model.step_loss(x.clone(), &plan, &draw);
+        let grads = loss.backward();
+        slot = Some(opt.step(model, &grads, 1e-4).0);
+        let _ = loss.into_scalar::<f32>();
+    });
+    let params = burn::module::Module::num_params(slot.as_ref().expect("model"));
     report(
         if a.dense { "mae-dense" } else { "mae" },
         params,
@@ -324,7 +304,7 @@ impl StepArgs {
     /// The benchmarked ViT (checked).
     fn vit(&self) -> anyhow::Result<VitConfig> {
         let cfg = VitConfig {
-            img_size: self.img_size,
+            img_size: self.img_size.into(),
             patch_size: self.patch,
             in_chans: self.in_chans,
             embed_dim: self.width,
@@ -332,6 +312,7 @@ impl StepArgs {
             num_heads: self.heads,
             mlp_ratio: 4.0,
             num_classes: self.classes,
+            global_pool: Default::default(),
         };
         cfg.validate().context("invalid architecture")?;
         Ok(cfg)

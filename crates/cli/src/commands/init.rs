@@ -51,7 +51,7 @@ pub struct RandomArgs {
 pub fn run(cmd: Init) -> anyhow::Result<()> {
     let Init::Random(a) = cmd;
     let cfg = VitConfig {
-        img_size: a.img_size,
+        img_size: a.img_size.into(),
         patch_size: a.patch,
         in_chans: a.in_chans,
         embed_dim: a.width,
@@ -59,6 +59,7 @@ pub fn run(cmd: Init) -> anyhow::Result<()> {
         num_heads: a.heads,
         mlp_ratio: a.mlp_ratio,
         num_classes: a.classes,
+        global_pool: Default::default(),
     };
     cfg.validate().context("invalid architecture")?;
     let mean = a.mean.unwrap_or_else(|| vec![0.5; a.in_chans]);

@@ -9,9 +9,9 @@ use burn::module::Module;
 use serde_json::json;
 use sweet_data::Split;
 use sweet_mae::decoder::DecoderConfig;
-use sweet_template::{file, Orientation, SwsMode, TemplateConfig};
+use sweet_template::{file, GeneratorConfig, Orientation, SwsMode, TemplateConfig};
 use sweet_train::adamw::AdamWConfig;
-use sweet_train::pretrain::{pretrain, DenseMae, PretrainConfig, PretrainMetrics, TemplatedMae};
+use sweet_train::pretrain::{pretrain, Mae, PretrainConfig};
 use sweet_train::schedule::scaled_lr;
 use sweet_train::LoopConfig;
 use sweet_vit::{checkpoint, VitConfig};
@@ -113,7 +113,7 @@ struct Run {
     pretrain: PretrainConfig,
 }
 
-fn fresh(a: &Args, chans: usize, img: usize) -> anyhow::Result<Run> {
+fn fresh(a: &Args, chans: usize, img: sweet_vit::ImgSize) -> anyhow::Result<Run> {
     let (kind, dir) = a.data.source()?;
     let vit = VitConfig {
         img_size: img,
@@ -124,6 +124,7 @@ fn fresh(a: &Args, chans: usize, img: usize) -> anyhow::Result<Run> {
         num_heads: a.heads,
         mlp_ratio: 4.0,
         num_classes: 0,
+        global_pool: Default::default(),
     };
     vit.validate().context("invalid architecture")?;
     let template = (!a.dense).then(|| TemplateConfig {
@@ -155,7 +156,7 @@ fn fresh(a: &Args, chans: usize, img: usize) -> anyhow::Result<Run> {
     }
     let pretrain = PretrainConfig {
         vit,
-        template,
+        generator: template.map_or(GeneratorConfig::Dense, GeneratorConfig::Tucker),
         decoder,
         mask_ratio: a.mask_ratio,
         run: LoopConfig {
@@ -199,7 +200,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             );
         }
         let train = a.data.open(Split::Train)?;
-        fresh(&a, train.channels, train.height)?
+        fresh(
+            &a,
+            train.channels,
+            sweet_vit::ImgSize::new(train.height, train.width),
+        )?
     };
     let data = DataArgs {
         data: Some(run.data.parse()?),
@@ -218,62 +223,43 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     let mut cfg = run.pretrain.clone();
     cfg.run.stop_after = a.stop_after;
+    let generator = match &cfg.generator {
+        GeneratorConfig::Dense => "dense weights".to_string(),
+        GeneratorConfig::Tucker(t) => format!("a template, ranks {:?}, sws {}", t.ranks, t.sws),
+    };
     eprintln!(
-        "{} {} images (labels unused), {} per batch, lr {:e} ({}), mask ratio {}",
-        if cfg.template.is_some() {
-            "template pre-training on"
-        } else {
-            "dense MAE pre-training on"
-        },
-        train_set.len,
-        cfg.run.batch_size,
-        cfg.run.lr,
-        cfg.template
-            .as_ref()
-            .map_or("dense".to_string(), |t| format!(
-                "ranks {:?}, sws {}",
-                t.ranks, t.sws
-            )),
-        cfg.mask_ratio
+        "MAE pre-training of {generator} on {} images (labels unused), {} per batch, lr {:e}, mask ratio {}",
+        train_set.len, cfg.run.batch_size, cfg.run.lr, cfg.mask_ratio
     );
     let device = super::device().autodiff();
     let mut bars = Bars::new(a.json);
-    let (history, output): (Vec<PretrainMetrics>, PathBuf) = match &cfg.template {
-        Some(tcfg) => {
-            let model = TemplatedMae::new(&cfg, tcfg, &device)?;
-            let (model, h) = pretrain(
-                &cfg,
-                model,
-                train_set.clone(),
-                test_set,
-                &a.out,
-                a.resume,
-                &mut bars,
-            )?;
+    let model = Mae::new(&cfg, &device)?;
+    let (model, history) = pretrain(
+        &cfg,
+        model,
+        train_set.clone(),
+        test_set,
+        &a.out,
+        a.resume,
+        &mut bars,
+    )?;
+    let encoder = model.encoder.valid();
+    let output = match &cfg.generator {
+        GeneratorConfig::Tucker(tcfg) => {
             let path = a.out.join(file::TEMPLATE_FILE);
-            file::save(&path, &model.encoder.valid(), tcfg)?;
-            (h, path)
+            file::save(&path, &encoder, tcfg)?;
+            path
         }
-        None => {
-            let model = DenseMae::new(&cfg, &device);
-            let (model, h) = pretrain(
-                &cfg,
-                model,
-                train_set.clone(),
-                test_set,
-                &a.out,
-                a.resume,
-                &mut bars,
-            )?;
+        GeneratorConfig::Dense => {
             let path = a.out.join("encoder");
             checkpoint::save_model(
-                &model.encoder.valid(),
+                &encoder.to_dense(),
                 &cfg.vit,
                 train_set.mean.clone(),
                 train_set.std.clone(),
                 &path,
             )?;
-            (h, path)
+            path
         }
     };
     super::print_result(

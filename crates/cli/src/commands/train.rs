@@ -110,7 +110,12 @@ pub struct RunConfig {
 
 pub const RUN_FILE: &str = "run.json";
 
-fn fresh_config(a: &Args, classes: usize, chans: usize, img: usize) -> anyhow::Result<RunConfig> {
+fn fresh_config(
+    a: &Args,
+    classes: usize,
+    chans: usize,
+    img: sweet_vit::ImgSize,
+) -> anyhow::Result<RunConfig> {
     let (kind, dir) = a.data.source()?;
     let vit = match &a.init_from {
         Some(dir) => checkpoint::read_config(dir)?.vit(),
@@ -123,13 +128,14 @@ fn fresh_config(a: &Args, classes: usize, chans: usize, img: usize) -> anyhow::R
             num_heads: a.heads,
             mlp_ratio: a.mlp_ratio,
             num_classes: classes,
+            global_pool: Default::default(),
         },
     };
     vit.validate().context("invalid architecture")?;
     if (vit.in_chans, vit.img_size, vit.num_classes) != (chans, img, classes) {
         bail!(
-            "the model takes {}x{}x{} images and has {} classes, the data has {chans}x{img}x{img} and {classes}",
-            vit.in_chans, vit.img_size, vit.img_size, vit.num_classes
+            "the model takes {} images of {} channels and has {} classes, the data has {img} images of {chans} channels and {classes} classes",
+            vit.img_size, vit.in_chans, vit.num_classes
         );
     }
     let train = TrainConfig {
@@ -184,7 +190,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             );
         }
         let train = a.data.open(Split::Train)?;
-        fresh_config(&a, train.num_classes, train.channels, train.height)?
+        fresh_config(
+            &a,
+            train.num_classes,
+            train.channels,
+            sweet_vit::ImgSize::new(train.height, train.width),
+        )?
     };
     let data = DataArgs {
         data: Some(run.data.parse()?),

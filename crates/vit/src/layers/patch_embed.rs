@@ -1,9 +1,9 @@
-//! timm's `PatchEmbed`: a conv with kernel = stride = patch, computed as patchify + matmul.
+//! timm's `PatchEmbed`: a conv with kernel = stride = patch, computed as patchify + matmul
+//! ([`crate::encoder::EncoderView::patch_tokens`]).
 
 use burn::module::Param;
 use burn::prelude::*;
 
-use super::functional::{linear, patchify_conv_order};
 use crate::init::Init;
 
 /// The conv's parameters, named as timm's `patch_embed.proj`.
@@ -34,14 +34,10 @@ impl PatchEmbed {
         }
     }
 
-    /// `[B, C, H, W]` -> `[B, N, D]` with N = (H/p)(W/p), row-major over the grid.
-    pub fn forward(&self, images: Tensor<4>) -> Tensor<3> {
+    /// The conv weight as a matrix `[D, C p p]` (conv weight order), as the encoder uses it
+    /// on [`patchify_conv_order`](super::functional::patchify_conv_order)ed images.
+    pub fn matrix(&self) -> Tensor<2> {
         let [d, c, p, _] = self.proj.weight.dims();
-        let w = self.proj.weight.val().reshape([d, c * p * p]);
-        linear(
-            patchify_conv_order(images, self.patch_size),
-            w,
-            self.proj.bias.val(),
-        )
+        self.proj.weight.val().reshape([d, c * p * p])
     }
 }
