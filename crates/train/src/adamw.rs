@@ -1,11 +1,22 @@
-//! AdamW with timm's parameter groups and PyTorch's global-norm gradient clipping.
+//! AdamW with parameter groups ([`ParamGroups`]: per-key lr scale and weight-decay rule) and
+//! PyTorch's global-norm gradient clipping.
 //!
 //! burn's AdamW decays every parameter and clips per tensor (FRAMEWORK.md trap 4); this one
-//! follows PyTorch exactly: `clip_grad_norm_` over all gradients at once, decay only for
-//! parameters where [`decays`] holds, and the update
-//! `p <- p * (1 - lr * wd) - lr * (m / bc1) / (sqrt(v / bc2) + eps)`.
-//! The update runs as one fused loop per parameter on host memory; the moments live there too,
-//! which also makes them trivial to checkpoint.
+//! follows `torch.optim.AdamW` with one param group per (lr scale, decay) pair, preceded by
+//! `torch.nn.utils.clip_grad_norm_` over all gradients at once. With `lr_k = lr * scale(key)`:
+//!
+//! ```text
+//! norm = || (||g_1||, ..., ||g_n||) ||            coef = min(max_norm / (norm + 1e-6), 1)
+//! g    = g * coef                                  (only with clipping)
+//! m    = m + (1 - b1) * (g - m)                    v = b2 * v + (1 - b2) * g * g
+//! p    = p * (1 - lr_k * wd) - (lr_k / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
+//! ```
+//!
+//! (`wd` only where [`ParamGroups::decays`] holds; `bc1 = 1 - b1^t`, `bc2 = 1 - b2^t`). The whole
+//! step, norm and clipping coefficient included, runs as tensor ops on the parameters' device:
+//! nothing is read back to the host, so nothing waits for the device. The moments live there
+//! too, flattened per parameter; checkpoints copy them to the host ([`crate::run_state`]).
+//! `tests/adamw.rs` checks ten steps against PyTorch.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +24,9 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::Gradients;
 use serde::{Deserialize, Serialize};
-use sweet_vit::names::{decays, map_params, HostTensor, NamedMap};
+use sweet_vit::names::{map_params, NamedMap};
+
+pub use crate::param_groups::ParamGroups;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdamWConfig {
@@ -38,24 +51,42 @@ impl Default for AdamWConfig {
 }
 
 /// Optimizer state: step count and per-parameter moments keyed like the parameters.
+#[derive(Debug)]
 pub struct AdamW {
     pub cfg: AdamWConfig,
+    /// Per-key lr scale and decay rule (timm's rule, scale 1.0, unless set).
+    pub groups: ParamGroups,
+    /// Steps taken (the `t` of the bias corrections).
     pub step: u64,
-    pub exp_avg: BTreeMap<String, Vec<f32>>,
-    pub exp_avg_sq: BTreeMap<String, Vec<f32>>,
+    /// First moment of each parameter, flattened `[numel]`, on the parameter's device without
+    /// autodiff. Created at the parameter's first step.
+    pub exp_avg: BTreeMap<String, Tensor<1>>,
+    /// Second moment of each parameter, flattened `[numel]`, like [`Self::exp_avg`].
+    pub exp_avg_sq: BTreeMap<String, Tensor<1>>,
 }
 
-/// What one step saw.
-#[derive(Clone, Copy, Debug)]
+/// What one step saw. Holds device tensors: reading a value waits for the device.
+#[derive(Clone, Debug)]
 pub struct StepStats {
-    /// Global gradient norm before clipping.
-    pub grad_norm: f64,
+    /// Global gradient norm before clipping, `[1]`; `None` when no parameter had a gradient.
+    pub grad_norm: Option<Tensor<1>>,
 }
 
+impl StepStats {
+    /// The global gradient norm before clipping (0 when no parameter had a gradient); reads
+    /// it from the device.
+    pub fn grad_norm(&self) -> f64 {
+        self.grad_norm
+            .as_ref()
+            .map_or(0.0, |n| n.clone().into_scalar::<f32>() as f64)
+    }
+}
+
+/// Every gradient in `grads` of a parameter of the visited module, flattened `[numel]`, by key.
 struct CollectGrads<'a> {
     grads: &'a Gradients,
     path: Vec<String>,
-    out: BTreeMap<String, Vec<f32>>,
+    out: BTreeMap<String, Tensor<1>>,
 }
 
 impl ModuleVisitor for CollectGrads<'_> {
@@ -67,24 +98,33 @@ impl ModuleVisitor for CollectGrads<'_> {
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(g) = param.val().grad(self.grads) {
-            self.out
-                .insert(self.path.join("."), HostTensor::from_tensor(&g).values);
+            let n = g.shape().num_elements();
+            self.out.insert(self.path.join("."), g.reshape([n]));
         }
     }
 }
 
 impl AdamW {
+    /// Fresh state with timm's parameter groups.
     pub fn new(cfg: AdamWConfig) -> Self {
         AdamW {
             cfg,
+            groups: ParamGroups::default(),
             step: 0,
             exp_avg: BTreeMap::new(),
             exp_avg_sq: BTreeMap::new(),
         }
     }
 
+    /// The same optimizer with other parameter groups.
+    pub fn with_groups(mut self, groups: ParamGroups) -> Self {
+        self.groups = groups;
+        self
+    }
+
     /// One update of every parameter that has a gradient in `grads`; parameters without one
-    /// (frozen) are left as they are.
+    /// (frozen) are left as they are. `lr` is the base learning rate, scaled per key by
+    /// [`ParamGroups::lr_scale`].
     pub fn step<M: Module>(&mut self, module: M, grads: &Gradients, lr: f64) -> (M, StepStats) {
         let mut collect = CollectGrads {
             grads,
@@ -93,36 +133,45 @@ impl AdamW {
         };
         module.visit(&mut collect);
         let mut grads = collect.out;
-        let sq: f64 = grads
+        self.step += 1;
+        if grads.is_empty() {
+            return (module, StepStats { grad_norm: None });
+        }
+        // As clip_grad_norm_: the norm of the per-tensor norms, `[1]`.
+        let norms: Vec<Tensor<1>> = grads
             .values()
-            .flat_map(|g| g.iter())
-            .map(|&x| (x as f64) * (x as f64))
-            .sum();
-        let grad_norm = sq.sqrt();
+            .map(|g| g.clone().square().sum().sqrt())
+            .collect();
+        let grad_norm = Tensor::cat(norms, 0).square().sum().sqrt();
         if let Some(max) = self.cfg.grad_clip {
-            // torch.nn.utils.clip_grad_norm_: coef = max / (norm + 1e-6), applied when < 1.
-            let coef = max / (grad_norm + 1e-6);
-            if coef < 1.0 {
-                grads
-                    .values_mut()
-                    .flat_map(|g| g.iter_mut())
-                    .for_each(|x| *x *= coef as f32);
+            // torch: clip_coef = max_norm / (norm + 1e-6), clamped to 1 and multiplied in
+            // unconditionally (a multiply by 1 changes nothing), so no host read is needed.
+            let coef = grad_norm
+                .clone()
+                .add_scalar(1e-6)
+                .recip()
+                .mul_scalar(max)
+                .clamp_max(1.0);
+            for g in grads.values_mut() {
+                *g = g.clone().mul(coef.clone());
             }
         }
-        self.step += 1;
         let mut update = Update {
             opt: self,
             grads: &grads,
             lr,
         };
         let module = map_params(module, &mut update);
-        (module, StepStats { grad_norm })
+        let stats = StepStats {
+            grad_norm: Some(grad_norm),
+        };
+        (module, stats)
     }
 }
 
 struct Update<'a> {
     opt: &'a mut AdamW,
-    grads: &'a BTreeMap<String, Vec<f32>>,
+    grads: &'a BTreeMap<String, Tensor<1>>,
     lr: f64,
 }
 
@@ -133,39 +182,45 @@ impl NamedMap for Update<'_> {
         };
         let c = &self.opt.cfg;
         let t = self.opt.step as i32;
+        let lr = self.lr * self.opt.groups.lr_scale(key);
+        let bc1 = 1.0 - c.beta1.powi(t);
+        let bc2_sqrt = (1.0 - c.beta2.powi(t)).sqrt();
         let (b1, b2) = (c.beta1, c.beta2);
-        let bc1 = 1.0 - b1.powi(t);
-        let bc2_sqrt = (1.0 - b2.powi(t)).sqrt();
-        let step_size = (self.lr / bc1) as f32;
-        let eps = c.eps as f32;
-        let (b1, b2) = (b1 as f32, b2 as f32);
-        let m = self
-            .opt
-            .exp_avg
-            .entry(key.to_string())
-            .or_insert_with(|| vec![0.0; g.len()]);
-        let v = self
-            .opt
-            .exp_avg_sq
-            .entry(key.to_string())
-            .or_insert_with(|| vec![0.0; g.len()]);
-        param.map(|p| {
-            let device = p.device();
-            let mut host = HostTensor::from_tensor(&p);
-            let decay = if decays(key, &host.shape) {
-                1.0 - (self.lr * c.weight_decay) as f32
-            } else {
-                1.0
-            };
-            let inv_bc2 = (1.0 / bc2_sqrt) as f32;
-            for i in 0..g.len() {
-                let gi = g[i];
-                m[i] = b1 * m[i] + (1.0 - b1) * gi;
-                v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
-                let denom = v[i].sqrt() * inv_bc2 + eps;
-                host.values[i] = host.values[i] * decay - step_size * m[i] / denom;
+        let m = match self.opt.exp_avg.remove(key) {
+            Some(m) => m.clone().add(g.clone().sub(m).mul_scalar(1.0 - b1)),
+            None => g.clone().mul_scalar(1.0 - b1),
+        };
+        let g2 = g.clone().mul_scalar(1.0 - b2).mul(g.clone());
+        let v = match self.opt.exp_avg_sq.remove(key) {
+            Some(v) => v.mul_scalar(b2).add(g2),
+            None => g2,
+        };
+        let denom = v.clone().sqrt().div_scalar(bc2_sqrt).add_scalar(c.eps);
+        let step = m.clone().div(denom).mul_scalar(lr / bc1);
+        let wd = c.weight_decay;
+        let groups = &self.opt.groups;
+        let param = param.map(|p| {
+            let shape = p.shape();
+            let decay = groups.decays(key, shape.as_slice());
+            let require_grad = p.is_require_grad();
+            let strategy = p.gradient_checkpointing_strategy();
+            let n = shape.num_elements();
+            let mut flat = p.inner().reshape([n]);
+            if decay {
+                flat = flat.mul_scalar(1.0 - lr * wd);
             }
-            host.to_tensor::<D>(&device).require_grad()
-        })
+            // Lifted back onto autodiff as a fresh leaf, like burn's own optimizers do.
+            let mut new = flat.sub(step).reshape(shape);
+            if let Some(strategy) = strategy {
+                new = Tensor::from_inner(new).with_gradient_checkpointing_strategy(strategy);
+            }
+            if require_grad {
+                new = new.require_grad();
+            }
+            new
+        });
+        self.opt.exp_avg.insert(key.to_string(), m);
+        self.opt.exp_avg_sq.insert(key.to_string(), v);
+        param
     }
 }

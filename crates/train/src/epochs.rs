@@ -113,7 +113,7 @@ pub(crate) fn run_epochs<M: Module, R: EpochRecord>(
     let metrics_path = out.join(METRICS_FILE);
     let (mut model, mut progress) = open_run(out, resume, model, &mut opt)?;
     let mut records = Vec::new();
-    while progress.epoch < cfg.epochs && !cfg.stop_after.is_some_and(|s| records.len() >= s) {
+    while progress.epoch < cfg.epochs && cfg.stop_after.is_none_or(|s| records.len() < s) {
         let epoch = progress.epoch;
         observer.epoch_start(epoch, cfg.epochs, batches);
         let start = Instant::now();
