@@ -20,11 +20,11 @@
 
 use std::collections::BTreeMap;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, Param};
 use burn::prelude::*;
 use burn::tensor::Gradients;
 use serde::{Deserialize, Serialize};
-use sweet_vit::names::{map_params, NamedMap};
+use sweet_vit::names::{map_params, visit_params, NamedMap, NamedVisit};
 
 pub use crate::param_groups::ParamGroups;
 
@@ -82,24 +82,18 @@ impl StepStats {
     }
 }
 
-/// Every gradient in `grads` of a parameter of the visited module, flattened `[numel]`, by key.
+/// Every gradient in `grads` of a parameter of the visited module, flattened `[numel]`, by
+/// key (the same keys as [`map_params`] hands the update, and as checkpoints use).
 struct CollectGrads<'a> {
     grads: &'a Gradients,
-    path: Vec<String>,
     out: BTreeMap<String, Tensor<1>>,
 }
 
-impl ModuleVisitor for CollectGrads<'_> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+impl NamedVisit for CollectGrads<'_> {
+    fn visit<const D: usize>(&mut self, key: &str, param: &Param<Tensor<D>>) {
         if let Some(g) = param.val().grad(self.grads) {
             let n = g.shape().num_elements();
-            self.out.insert(self.path.join("."), g.reshape([n]));
+            self.out.insert(key.to_string(), g.reshape([n]));
         }
     }
 }
@@ -128,10 +122,9 @@ impl AdamW {
     pub fn step<M: Module>(&mut self, module: M, grads: &Gradients, lr: f64) -> (M, StepStats) {
         let mut collect = CollectGrads {
             grads,
-            path: Vec::new(),
             out: BTreeMap::new(),
         };
-        module.visit(&mut collect);
+        visit_params(&module, &mut collect);
         let mut grads = collect.out;
         self.step += 1;
         if grads.is_empty() {

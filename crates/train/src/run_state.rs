@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, Param};
 use burn::prelude::*;
-use sweet_vit::names::{load_named, named_tensors, HostTensor};
+use sweet_vit::names::{load_named, named_tensors, visit_params, HostTensor, NamedVisit};
 use sweet_vit::tensor_file::{self, TensorFileError, FORMAT_KEY, VERSION_KEY};
 
 use crate::adamw::AdamW;
@@ -152,26 +152,18 @@ pub fn load<M: Module>(
 /// the optimizer keeps its moments).
 fn param_slots<M: Module>(model: &M) -> BTreeMap<String, (usize, Device)> {
     struct Slots {
-        path: Vec<String>,
         out: BTreeMap<String, (usize, Device)>,
     }
-    impl ModuleVisitor for Slots {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+    impl NamedVisit for Slots {
+        fn visit<const D: usize>(&mut self, key: &str, param: &Param<Tensor<D>>) {
             let t = param.val();
             let slot = (t.shape().num_elements(), t.device().inner());
-            self.out.insert(self.path.join("."), slot);
+            self.out.insert(key.to_string(), slot);
         }
     }
     let mut v = Slots {
-        path: Vec::new(),
         out: BTreeMap::new(),
     };
-    model.visit(&mut v);
+    visit_params(model, &mut v);
     v.out
 }
