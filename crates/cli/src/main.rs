@@ -6,7 +6,7 @@ mod commands;
 mod data_args;
 mod progress;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 // burn allocates a fresh buffer for nearly every op; glibc's malloc returns large ones to the
 // OS and page-faults them back in on the next step (FRAMEWORK.md trap 2). mimalloc reuses them.
@@ -56,15 +56,19 @@ enum Command {
 
 fn main() {
     keep_freed_memory();
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Train(a) => commands::train::run(a),
-        Command::Pretrain(a) => commands::pretrain::run(a),
+    let command = Cli::command();
+    let matches = command.clone().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // flags typed on the command line: --resume refuses those its run file overrides
+    let given = commands::flags_given(&command, &matches);
+    let result = commands::check_device().and_then(|()| match cli.command {
+        Command::Train(a) => commands::train::run(a, &given),
+        Command::Pretrain(a) => commands::pretrain::run(a, &given),
         Command::Eval(a) => commands::eval::run(a),
         Command::Predict(a) => commands::predict::run(a),
         Command::Init(a) => commands::init::run(a),
         Command::Bench(a) => commands::bench::run(a),
-    };
+    });
     if let Err(err) = result {
         eprintln!("error: {err}");
         for cause in err.chain().skip(1) {

@@ -66,7 +66,7 @@ pub fn load(
     device: &Device,
 ) -> Result<(TemplatedVit, TemplateConfig), TemplateFileError> {
     let file = tensor_file::read(path)?;
-    file.expect_format(path, TEMPLATE_FORMAT)?;
+    file.expect_format_version(path, TEMPLATE_FORMAT, &[TEMPLATE_FORMAT_VERSION])?;
     let bad = |reason: String| TemplateFileError::Invalid {
         path: path.display().to_string(),
         reason,

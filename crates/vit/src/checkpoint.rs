@@ -16,6 +16,8 @@ use crate::tensor_file::{self, TensorFileError, FORMAT_KEY, VERSION_KEY};
 pub const MODEL_FORMAT: &str = "sweet.vit";
 /// Format version; bump on any incompatible change of keys or layouts.
 pub const MODEL_FORMAT_VERSION: &str = "1";
+/// The format versions [`load_weights`] reads.
+pub const MODEL_FORMAT_VERSIONS: &[&str] = &[MODEL_FORMAT_VERSION];
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
 
@@ -53,9 +55,13 @@ pub fn save_weights(model: &Vit, cfg: &VitConfig, path: &Path) -> Result<(), Che
 }
 
 /// Reads weights written by [`save_weights`] (or any safetensors with timm keys) into `model`,
-/// checking every key and shape.
+/// checking every key and shape. A file sweet wrote (format `sweet.vit`) must have a format
+/// version in [`MODEL_FORMAT_VERSIONS`]; files from timm (no format, or `pt`) are not versioned.
 pub fn load_weights(model: Vit, path: &Path) -> Result<Vit, CheckpointError> {
     let file = tensor_file::read(path)?;
+    if file.metadata.get(FORMAT_KEY).map(String::as_str) == Some(MODEL_FORMAT) {
+        file.expect_format_version(path, MODEL_FORMAT, MODEL_FORMAT_VERSIONS)?;
+    }
     load_named(model, &file.tensors).map_err(|source| CheckpointError::Keys {
         path: path.into(),
         source,

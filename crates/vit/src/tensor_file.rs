@@ -37,6 +37,17 @@ pub enum TensorFileError {
         expected: String,
         found: Option<String>,
     },
+    #[error(
+        "{path}: {format} file of format_version {}, this sweet reads format_version {} (was it written by another version of sweet? read it with that one)",
+        found.as_deref().unwrap_or("(none)"),
+        supported.join(" or ")
+    )]
+    Version {
+        path: PathBuf,
+        format: String,
+        found: Option<String>,
+        supported: Vec<String>,
+    },
 }
 
 /// Writes `bytes` to `path` through a temp file in the same folder and a rename, so a reader (or
@@ -116,6 +127,28 @@ impl TensorFile {
                 path: path.to_path_buf(),
                 expected: expected.into(),
                 found,
+            })
+        }
+    }
+
+    /// Checks the format name, as [`expect_format`](Self::expect_format), and that the
+    /// [`VERSION_KEY`] is one of `versions` (the versions this build reads).
+    pub fn expect_format_version(
+        &self,
+        path: &Path,
+        expected: &str,
+        versions: &[&str],
+    ) -> Result<(), TensorFileError> {
+        self.expect_format(path, expected)?;
+        let found = self.metadata.get(VERSION_KEY);
+        if found.is_some_and(|v| versions.contains(&v.as_str())) {
+            Ok(())
+        } else {
+            Err(TensorFileError::Version {
+                path: path.to_path_buf(),
+                format: expected.into(),
+                found: found.cloned(),
+                supported: versions.iter().map(|v| v.to_string()).collect(),
             })
         }
     }

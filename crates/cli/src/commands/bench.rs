@@ -44,7 +44,7 @@ pub struct ComposeArgs {
     pub rank1: usize,
     #[arg(long, default_value_t = 2)]
     pub warmup: usize,
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = super::at_least_one)]
     pub steps: usize,
 }
 
@@ -99,15 +99,15 @@ pub struct StepArgs {
     pub patch: usize,
     #[arg(long, default_value_t = 3)]
     pub in_chans: usize,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = super::at_least_one)]
     pub batch_size: usize,
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = super::at_least_one)]
     pub classes: usize,
     /// Untimed steps first.
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
     /// Timed steps.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = super::at_least_one)]
     pub steps: usize,
     #[arg(long)]
     pub json: bool,
@@ -186,7 +186,7 @@ pub struct MaeStepArgs {
     pub patch: usize,
     #[arg(long, default_value_t = 1)]
     pub in_chans: usize,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = super::at_least_one)]
     pub batch_size: usize,
     #[arg(long, default_value_t = 48)]
     pub rank1: usize,
@@ -206,7 +206,7 @@ pub struct MaeStepArgs {
     pub mask_ratio: f64,
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = super::at_least_one)]
     pub steps: usize,
     #[arg(long)]
     pub json: bool,
@@ -228,6 +228,7 @@ fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
         num_classes: 0,
         global_pool: Default::default(),
     };
+    super::pretrain::check_width(a.width, a.heads)?;
     vit.validate().context("invalid architecture")?;
     let tcfg = sweet_template::TemplateConfig {
         ranks: [

@@ -11,6 +11,9 @@ use crate::data_args::DataArgs;
 
 /// Evaluate a model folder (model.safetensors + config.json) on the test split.
 ///
+/// Images are normalized with config.json's mean/std (the model's, as predict does), not the
+/// dataset's.
+///
 /// Example: sweet eval --model runs/mnist/model --data mnist --data-dir data/mnist
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -19,7 +22,7 @@ pub struct Args {
     pub model: PathBuf,
     #[command(flatten)]
     pub data: DataArgs,
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = super::at_least_one)]
     pub batch_size: usize,
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
@@ -31,8 +34,14 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<()> {
     let device = super::device();
     let (model, cfg) = checkpoint::load_model(&a.model, &device)?;
-    let test = a.data.open(Split::Test)?;
     let [c, h, w] = cfg.pretrained_cfg.input_size;
+    let p = &cfg.pretrained_cfg;
+    anyhow::ensure!(
+        p.mean.len() == c && p.std.len() == c,
+        "{}: config.json mean/std need {c} values",
+        a.model.display()
+    );
+    let mut test = a.data.open(Split::Test)?;
     if (test.channels, test.height, test.width) != (c, h, w) {
         bail!(
             "{} takes {c}x{h}x{w} images but the data is {}x{}x{}",
@@ -49,6 +58,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             cfg.num_classes
         );
     }
+    // The model was trained on inputs normalized with its own statistics.
+    let set = std::sync::Arc::get_mut(&mut test).expect("the test set is not shared yet");
+    set.mean = p.mean.clone();
+    set.std = p.std.clone();
     let (loss, acc) =
         sweet_train::classify::evaluate(&model, &test, a.batch_size, a.workers, &device);
     super::print_result(

@@ -13,9 +13,160 @@ use anyhow::Context;
 use burn::prelude::*;
 
 /// The compute device: the first enabled backend (CUDA/libtorch when built with those features,
-/// else burn's pure-Rust CPU backend). `BURN_DEVICE` can name one explicitly.
+/// else burn's pure-Rust CPU backend). `BURN_DEVICE` can name one explicitly; `main` checks it
+/// with [`check_device`] first, since burn panics on a value it cannot serve.
 pub fn device() -> Device {
     Device::default()
+}
+
+/// The `BURN_DEVICE` values burn accepts for the backends this binary is built with.
+fn device_names() -> Vec<&'static str> {
+    let mut names = Vec::new();
+    if cfg!(feature = "cuda") {
+        names.push("cuda");
+    }
+    if cfg!(feature = "tch") {
+        names.push("tch");
+    }
+    names.push("flex");
+    names
+}
+
+/// Checks `BURN_DEVICE` before burn reads it (burn panics on an unknown name or a backend that
+/// is not compiled in), and that a CUDA device actually starts.
+pub fn check_device() -> anyhow::Result<()> {
+    let names = device_names();
+    let value = match std::env::var("BURN_DEVICE") {
+        Ok(v) => Some(v),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => {
+            anyhow::bail!(
+                "BURN_DEVICE is not valid UTF-8; set it to one of: {}",
+                names.join(", ")
+            )
+        }
+    };
+    if let Some(v) = &value {
+        // burn compares the lowercased value
+        let lower = v.to_lowercase();
+        if !names.contains(&lower.as_str()) {
+            let known = [
+                "cuda", "rocm", "metal", "vulkan", "webgpu", "wgpu", "cpu", "tch", "remote",
+                "flex", "ndarray",
+            ];
+            let why = if known.contains(&lower.as_str()) {
+                format!(
+                    "this sweet was built without the {lower} backend{}",
+                    match lower.as_str() {
+                        "cuda" | "tch" => format!(" (rebuild with `--features {lower}`)"),
+                        _ => String::new(),
+                    }
+                )
+            } else {
+                "not a burn device name".to_string()
+            };
+            anyhow::bail!(
+                "BURN_DEVICE={v:?}: {why}; valid values for this build: {} (or unset it for the default)",
+                names.join(", ")
+            );
+        }
+    }
+    #[cfg(feature = "cuda")]
+    {
+        // CUDA is the default backend of a cuda build; probe it when it is the one selected.
+        let selected = value.as_deref().map(str::to_lowercase);
+        if selected.as_deref().is_none_or(|v| v == "cuda") {
+            probe_cuda()?;
+        }
+    }
+    Ok(())
+}
+
+/// Starts the CUDA device with one tiny op: without a GPU or driver cubecl panics on its device
+/// thread and the caller sees only `RecvError`; this turns that into an error saying so.
+#[cfg(feature = "cuda")]
+fn probe_cuda() -> anyhow::Result<()> {
+    use std::sync::{Arc, Mutex};
+    let first_panic: Arc<Mutex<Option<String>>> = Arc::default();
+    let hook = std::panic::take_hook();
+    let seen = first_panic.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        let mut slot = seen.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            let msg = info
+                .payload()
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            *slot = Some(msg);
+        }
+    }));
+    let result = std::panic::catch_unwind(|| {
+        let device = Device::default();
+        let _ = Tensor::<1>::zeros([1], &device).into_data();
+    });
+    std::panic::set_hook(hook);
+    if result.is_err() {
+        let cause = first_panic
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_default();
+        anyhow::bail!(
+            "the CUDA device did not start (no NVIDIA GPU or driver found?): {cause}; \
+             set BURN_DEVICE=flex to run on the CPU"
+        );
+    }
+    Ok(())
+}
+
+/// Parses a count that must be at least 1 (batch sizes, steps, classes).
+pub fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The flags of the subcommand in `matches` that were typed on the command line, as `--name`.
+pub fn flags_given(cli: &clap::Command, matches: &clap::ArgMatches) -> Vec<String> {
+    let Some((name, sub)) = matches.subcommand() else {
+        return Vec::new();
+    };
+    let Some(cmd) = cli.find_subcommand(name) else {
+        return Vec::new();
+    };
+    cmd.get_arguments()
+        .filter(|arg| {
+            sub.try_contains_id(arg.get_id().as_str()).unwrap_or(false)
+                && sub.value_source(arg.get_id().as_str())
+                    == Some(clap::parser::ValueSource::CommandLine)
+        })
+        .map(|arg| format!("--{}", arg.get_long().unwrap_or(arg.get_id().as_str())))
+        .collect()
+}
+
+/// Flags that still apply with `--resume` (every other setting comes from the run file).
+const RESUME_FLAGS: [&str; 5] = ["--out", "--resume", "--json", "--workers", "--stop-after"];
+
+/// With `--resume`, refuses flags that the run file overrides instead of ignoring them.
+pub fn refuse_flags_ignored_on_resume(given: &[String], run_file: &Path) -> anyhow::Result<()> {
+    let ignored: Vec<&str> = given
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !RESUME_FLAGS.contains(f))
+        .collect();
+    if !ignored.is_empty() {
+        anyhow::bail!(
+            "--resume takes every setting from {} and would ignore {}: drop {} (only --out, --json and --workers apply to a resumed run), or start a new run with another --out",
+            run_file.display(),
+            ignored.join(", "),
+            if ignored.len() == 1 { "it" } else { "them" }
+        );
+    }
+    Ok(())
 }
 
 /// Writes `value` as pretty JSON, atomically.

@@ -26,7 +26,7 @@ pub struct Args {
     pub input: PathBuf,
     #[arg(long)]
     pub output: PathBuf,
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = super::at_least_one)]
     pub batch_size: usize,
     #[arg(long)]
     pub json: bool,

@@ -69,7 +69,7 @@ pub struct Args {
     pub decoder_heads: usize,
     #[arg(long, default_value_t = 20)]
     pub epochs: usize,
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = super::at_least_one)]
     pub batch_size: usize,
     /// Learning rate per 256 images: lr = base_lr * batch_size / 256.
     #[arg(long, default_value_t = 1.5e-4)]
@@ -92,7 +92,7 @@ pub struct Args {
     pub workers: usize,
     #[arg(long)]
     pub out: PathBuf,
-    /// Continue the run in --out from its last checkpoint (settings from RUN/pretrain.json).
+    /// Continue the run in --out from its last checkpoint (settings but --workers and --json from RUN/pretrain.json).
     #[arg(long)]
     pub resume: bool,
     #[arg(long)]
@@ -188,9 +188,39 @@ fn fresh(a: &Args, chans: usize, img: sweet_vit::ImgSize) -> anyhow::Result<Run>
     })
 }
 
-pub fn run(a: Args) -> anyhow::Result<()> {
+/// `--width` must be a positive multiple of 4 for MAE's 2-D sin-cos position table; the error
+/// names the nearest widths that `--heads` also divides.
+pub fn check_width(width: usize, heads: usize) -> anyhow::Result<()> {
+    if sweet_mae::pos_embed::check_dim(width).is_ok() {
+        return Ok(());
+    }
+    let step = if heads > 0 { lcm(4, heads) } else { 4 };
+    let below = width / step * step;
+    let above = below + step;
+    let nearest = if below > 0 {
+        format!("{below} or {above}")
+    } else {
+        above.to_string()
+    };
+    bail!(
+        "--width {width} is not a multiple of 4, which the 2-D sin-cos position embedding needs (a quarter of the width per axis and sin/cos); nearest valid widths{}: {nearest}",
+        if step > 4 { format!(" with --heads {heads}") } else { String::new() }
+    )
+}
+
+fn lcm(a: usize, b: usize) -> usize {
+    let (mut x, mut y) = (a, b);
+    while y != 0 {
+        (x, y) = (y, x % y);
+    }
+    a / x * b
+}
+
+/// Runs `sweet pretrain`; `given` names the flags typed on the command line.
+pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
     let started = Instant::now();
     let run = if a.resume {
+        super::refuse_flags_ignored_on_resume(given, &a.out.join(RUN_FILE))?;
         super::read_run(&a.out, RUN_FILE)?
     } else {
         if a.out.join(sweet_train::run_state::CHECKPOINT_FILE).exists() {
@@ -199,6 +229,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 a.out.display()
             );
         }
+        check_width(a.width, a.heads)?;
         let train = a.data.open(Split::Train)?;
         fresh(
             &a,
@@ -223,6 +254,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     let mut cfg = run.pretrain.clone();
     cfg.run.stop_after = a.stop_after;
+    if given.iter().any(|f| f == "--workers") {
+        // data-loading threads never change the batches, so a resumed run may use others
+        cfg.run.workers = a.workers;
+    }
     let generator = match &cfg.generator {
         GeneratorConfig::Dense => "dense weights".to_string(),
         GeneratorConfig::Tucker(t) => format!("a template, ranks {:?}, sws {}", t.ranks, t.sws),

@@ -46,7 +46,7 @@ pub struct Args {
     pub mlp_ratio: f64,
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = super::at_least_one)]
     pub batch_size: usize,
     /// Peak learning rate (reached after warm-up, then half-cycle cosine to --min-lr).
     #[arg(long, default_value_t = 1e-3)]
@@ -84,7 +84,7 @@ pub struct Args {
     /// Run folder.
     #[arg(long)]
     pub out: PathBuf,
-    /// Continue the run in --out from its last checkpoint (every other flag comes from RUN/run.json).
+    /// Continue the run in --out from its last checkpoint (every other flag but --workers and --json comes from RUN/run.json).
     #[arg(long)]
     pub resume: bool,
     /// Print the final result as one JSON line on stdout.
@@ -172,9 +172,11 @@ fn fresh_config(
     })
 }
 
-pub fn run(a: Args) -> anyhow::Result<()> {
+/// Runs `sweet train`; `given` names the flags typed on the command line.
+pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
     let started = Instant::now();
     let run = if a.resume {
+        super::refuse_flags_ignored_on_resume(given, &a.out.join(RUN_FILE))?;
         let r = super::read_run(&a.out, RUN_FILE)?;
         eprintln!(
             "resuming {} (settings from {})",
@@ -225,6 +227,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let mut cfg = run.train.clone();
     cfg.run.stop_after = a.stop_after;
+    if given.iter().any(|f| f == "--workers") {
+        // data-loading threads never change the batches, so a resumed run may use others
+        cfg.run.workers = a.workers;
+    }
     let batches = train_set.len / cfg.run.batch_size;
     eprintln!(
         "{} train / {} test images, {} batches of {} per epoch, peak lr {:e}, {} parameters",
