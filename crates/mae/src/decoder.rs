@@ -91,6 +91,7 @@ impl DecoderConfig {
             num_heads: self.heads,
             mlp_ratio: self.mlp_ratio,
             num_classes: 0,
+            global_pool: sweet_vit::GlobalPool::Token,
         }
     }
 }

@@ -28,6 +28,7 @@ fn encoder_cfg() -> VitConfig {
         num_heads: 2,
         mlp_ratio: 4.0,
         num_classes: 0,
+        global_pool: sweet_vit::GlobalPool::Token,
     }
 }
 
@@ -216,6 +217,7 @@ fn mnist_shaped_step_is_finite_and_reaches_every_parameter() {
         num_heads: 2,
         mlp_ratio: 4.0,
         num_classes: 0,
+        global_pool: sweet_vit::GlobalPool::Token,
     };
     let encoder = Vit::new(&cfg, 1, &device);
     let decoder = MaeDecoder::new(

@@ -196,6 +196,7 @@ fn tiny_cfg(ranks: [usize; 3]) -> TemplateConfig {
         num_heads: 2,
         mlp_ratio: 4.0,
         num_classes: 0,
+        global_pool: sweet_vit::GlobalPool::Token,
     };
     TemplateConfig {
         ranks,
@@ -214,6 +215,7 @@ fn fresh_factors_compose_weights_at_timm_scale() {
         num_heads: 4,
         mlp_ratio: 4.0,
         num_classes: 0,
+        global_pool: sweet_vit::GlobalPool::Token,
     };
     let cfg = TemplateConfig::with_default_ranks(vit);
     let model = TemplatedVit::new(&cfg, 0, &Device::default()).unwrap();

@@ -22,6 +22,7 @@ fn cfg() -> VitConfig {
         num_heads: 2,
         mlp_ratio: 4.0,
         num_classes: 3,
+        global_pool: sweet_vit::GlobalPool::Token,
     }
 }
 

@@ -13,7 +13,8 @@ pub mod layers;
 pub mod model;
 pub mod names;
 pub mod tensor_file;
+pub mod timm_archs;
 
-pub use config::{ConfigError, VitConfig};
+pub use config::{ConfigError, GlobalPool, VitConfig};
 pub use encoder::Encoder;
 pub use model::Vit;

@@ -1,10 +1,11 @@
-//! timm's `VisionTransformer` with `global_pool='token'`, class token and learned position
-//! embedding. Field paths are timm's state-dict keys.
+//! timm's `VisionTransformer` with a class token, learned position embedding and
+//! `global_pool='token'` (final `norm`, class token) or `'avg'` (no final norm, mean of the patch
+//! tokens, `fc_norm`). Field paths are timm's state-dict keys.
 
 use burn::module::Param;
 use burn::prelude::*;
 
-use crate::config::VitConfig;
+use crate::config::{GlobalPool, VitConfig};
 use crate::init::Init;
 use crate::layers::{Attention, LayerNorm, Linear, Mlp, PatchEmbed};
 
@@ -43,7 +44,11 @@ pub struct Vit {
     /// `[1, N + 1, D]`; row 0 belongs to the class token.
     pub pos_embed: Param<Tensor<3>>,
     pub blocks: Vec<Block>,
-    pub norm: LayerNorm,
+    /// Final norm over all tokens; absent with [`GlobalPool::Avg`] (timm's Identity there).
+    pub norm: Option<LayerNorm>,
+    /// Norm of the pooled `[B, D]` patch-token mean; present exactly with [`GlobalPool::Avg`],
+    /// so its presence is what selects average pooling in [`Vit::forward`].
+    pub fc_norm: Option<LayerNorm>,
     /// `[K, D]`; absent when `num_classes == 0`.
     pub head: Option<Linear>,
 }
@@ -60,7 +65,9 @@ impl Vit {
         let cls_token = Param::from_tensor(init.normal([1, 1, d], 1e-6));
         let pos_embed = Param::from_tensor(init.trunc_normal([1, cfg.num_patches() + 1, d], 0.02));
         let blocks = (0..cfg.depth).map(|_| Block::new(cfg, &mut init)).collect();
-        let norm = LayerNorm::new(d, &mut init);
+        let avg = cfg.global_pool == GlobalPool::Avg;
+        let norm = (!avg).then(|| LayerNorm::new(d, &mut init));
+        let fc_norm = avg.then(|| LayerNorm::new(d, &mut init));
         let head = (cfg.num_classes > 0).then(|| Linear::new(d, cfg.num_classes, &mut init));
         Vit {
             patch_embed,
@@ -68,6 +75,7 @@ impl Vit {
             pos_embed,
             blocks,
             norm,
+            fc_norm,
             head,
         }
     }
@@ -83,7 +91,8 @@ impl Vit {
         self.patch_embed.forward(images) + self.pos_embed.val().slice([0..1, 1..n1, 0..d])
     }
 
-    /// Prepends the class token (plus its position) and runs blocks and the final norm:
+    /// Prepends the class token (plus its position) and runs blocks and the final norm (none with
+    /// average pooling, as in timm):
     /// `[B, n, D]` (any subset of positioned patch tokens) -> `[B, 1 + n, D]`.
     pub fn encode(&self, tokens: Tensor<3>) -> Tensor<3> {
         let [b, _, d] = tokens.dims();
@@ -92,22 +101,32 @@ impl Vit {
         for block in &self.blocks {
             x = block.forward(x);
         }
-        self.norm.forward(x)
+        match &self.norm {
+            Some(norm) => norm.forward(x),
+            None => x,
+        }
     }
 
-    /// Normalized token features: `[B, C, H, W]` -> `[B, 1 + N, D]`.
+    /// Token features (timm's `forward_features`): `[B, C, H, W]` -> `[B, 1 + N, D]`.
     pub fn features(&self, images: Tensor<4>) -> Tensor<3> {
         self.encode(self.patch_tokens(images))
     }
 
-    /// Class logits from the class token: `[B, C, H, W]` -> `[B, K]` (`[B, D]` without a head).
+    /// Class logits (timm's `forward_head`): the class token, or with `fc_norm` the
+    /// `fc_norm`-ed mean of the patch tokens (class token excluded), then the head:
+    /// `[B, C, H, W]` -> `[B, K]` (`[B, D]` without a head).
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let f = self.features(images);
-        let [b, _, d] = f.dims();
-        let cls = f.slice([0..b, 0..1, 0..d]).reshape([b, d]);
+        let [b, n1, d] = f.dims();
+        let pooled = match &self.fc_norm {
+            None => f.slice([0..b, 0..1, 0..d]).reshape([b, d]),
+            Some(fc_norm) => {
+                fc_norm.forward(f.slice([0..b, 1..n1, 0..d]).mean_dim(1).reshape([b, d]))
+            }
+        };
         match &self.head {
-            Some(head) => head.forward(cls),
-            None => cls,
+            Some(head) => head.forward(pooled),
+            None => pooled,
         }
     }
 }

@@ -27,6 +27,7 @@ fn tiny() -> VitConfig {
         num_heads: 2,
         mlp_ratio: 4.0,
         num_classes: 5,
+        global_pool: sweet_vit::GlobalPool::Token,
     }
 }
 

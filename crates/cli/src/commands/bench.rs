@@ -58,6 +58,7 @@ fn compose(a: ComposeArgs) -> anyhow::Result<()> {
         num_heads: a.heads,
         mlp_ratio: 4.0,
         num_classes: 0,
+        global_pool: sweet_vit::GlobalPool::Token,
     };
     let cfg = sweet_template::TemplateConfig {
         ranks: [a.rank1, a.width, a.width],
@@ -221,6 +222,7 @@ fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
         num_heads: a.heads,
         mlp_ratio: 4.0,
         num_classes: 0,
+        global_pool: sweet_vit::GlobalPool::Token,
     };
     vit.validate().context("invalid architecture")?;
     let tcfg = sweet_template::TemplateConfig {
@@ -332,6 +334,7 @@ impl StepArgs {
             num_heads: self.heads,
             mlp_ratio: 4.0,
             num_classes: self.classes,
+            global_pool: sweet_vit::GlobalPool::Token,
         };
         cfg.validate().context("invalid architecture")?;
         Ok(cfg)

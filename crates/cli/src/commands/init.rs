@@ -59,6 +59,7 @@ pub fn run(cmd: Init) -> anyhow::Result<()> {
         num_heads: a.heads,
         mlp_ratio: a.mlp_ratio,
         num_classes: a.classes,
+        global_pool: sweet_vit::GlobalPool::Token,
     };
     cfg.validate().context("invalid architecture")?;
     let mean = a.mean.unwrap_or_else(|| vec![0.5; a.in_chans]);

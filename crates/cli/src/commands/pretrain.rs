@@ -124,6 +124,7 @@ fn fresh(a: &Args, chans: usize, img: usize) -> anyhow::Result<Run> {
         num_heads: a.heads,
         mlp_ratio: 4.0,
         num_classes: 0,
+        global_pool: sweet_vit::GlobalPool::Token,
     };
     vit.validate().context("invalid architecture")?;
     let template = (!a.dense).then(|| TemplateConfig {

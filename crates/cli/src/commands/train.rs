@@ -123,6 +123,7 @@ fn fresh_config(a: &Args, classes: usize, chans: usize, img: usize) -> anyhow::R
             num_heads: a.heads,
             mlp_ratio: a.mlp_ratio,
             num_classes: classes,
+            global_pool: sweet_vit::GlobalPool::Token,
         },
     };
     vit.validate().context("invalid architecture")?;
