@@ -83,7 +83,8 @@ pub fn save_model(
     Ok(())
 }
 
-/// Reads `config.json` of a model folder.
+/// Reads `config.json` of a model folder: sweet's own, or one timm wrote (with or without
+/// `model_args`; see [`TimmConfig`] for how it is resolved), and checks the architecture.
 pub fn read_config(dir: &Path) -> Result<TimmConfig, CheckpointError> {
     let path = dir.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| CheckpointError::Config {

@@ -21,6 +21,7 @@ pub mod model;
 pub mod names;
 pub mod pos_embed;
 pub mod tensor_file;
+pub mod timm_archs;
 pub mod width;
 
 pub use blocks::DenseBlocks;
