@@ -4,6 +4,7 @@
 #
 #   scripts/bench.sh                 # all tasks, 3 alternating rounds
 #   ROUNDS=1 TASKS="step mae" scripts/bench.sh
+#   BASELINE=/path/to/older/sweet scripts/bench.sh   # also time an older build, same rounds
 #
 # Needs a Python with torch (PYTHON=..., default python3; `pip install torch` outside the repo)
 # and ../shared/bench/torch_vit_step.py (TORCH_BENCH=...). A benchmark, not a test: never in CI.
@@ -25,8 +26,9 @@ median_of() { sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p' | tail -1; }
 mid() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 compare() { # name, sweet args, torch command
-    local name=$1 sargs=$2 tcmd=$3 s=() t=()
+    local name=$1 sargs=$2 tcmd=$3 s=() t=() b=()
     for _ in $(seq "$ROUNDS"); do
+        [ -n "${BASELINE:-}" ] && b+=("$($BASELINE bench $sargs | median_of)")
         s+=("$($SWEET bench $sargs | median_of)")
         t+=("$(eval "$tcmd" | median_of)")
     done
@@ -34,6 +36,12 @@ compare() { # name, sweet args, torch command
     sm=$(mid "${s[@]}"); tm=$(mid "${t[@]}")
     printf '%-10s sweet %8.1f ms   torch %8.1f ms   ratio %5.2f   (sweet runs: %s; torch runs: %s)\n' \
         "$name" "$sm" "$tm" "$(echo "$sm / $tm" | bc -l)" "${s[*]}" "${t[*]}"
+    if [ -n "${BASELINE:-}" ]; then
+        local bm
+        bm=$(mid "${b[@]}")
+        printf '%-10s baseline %8.1f ms   ratio to torch %5.2f   (runs: %s)\n' \
+            "$name" "$bm" "$(echo "$bm / $tm" | bc -l)" "${b[*]}"
+    fi
 }
 
 echo "threads=$THREADS rounds=$ROUNDS $($PY -c 'import torch; print("torch", torch.__version__)')"

@@ -67,7 +67,7 @@ impl DecoderConfig {
         if check_dim(self.width).is_err() {
             return Err(DecoderConfigError::WidthNotMultipleOf4 { width: self.width });
         }
-        if self.width % self.heads != 0 {
+        if !self.width.is_multiple_of(self.heads) {
             return Err(DecoderConfigError::HeadsDoNotDivide {
                 width: self.width,
                 heads: self.heads,

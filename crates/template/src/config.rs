@@ -113,7 +113,7 @@ impl TemplateConfig {
 /// The head count nearest `heads` whose head dim `d / h` is a whole multiple of 4.
 fn heads_with_head_dim_multiple_of_4(d: usize, heads: usize) -> usize {
     (1..=d)
-        .filter(|h| d % h == 0 && (d / h) % 4 == 0)
+        .filter(|h| d.is_multiple_of(*h) && (d / h).is_multiple_of(4))
         .min_by_key(|h| h.abs_diff(heads))
         .unwrap_or(1)
 }

@@ -193,6 +193,8 @@ impl GeneratorConfig {
 }
 
 /// Every generator a pre-training can train, as a module: one model type for all of them.
+// One per model, never in collections: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Generator {
     Dense(DenseBlocks),

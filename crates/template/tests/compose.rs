@@ -25,6 +25,7 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// W[i, p, q] = sum_{a, j, k} G[a, j, k] X[i, a] U[p, j] V[q, k], written out element by element.
+#[allow(clippy::too_many_arguments)]
 fn tucker_direct(
     g: &[f32],
     x: &[f32],

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use burn::prelude::*;
-use sweet_template::{file, TemplateConfig, TemplatedVit};
+use sweet_template::{file, TemplateConfig};
 use sweet_vit::tensor_file::{self, VERSION_KEY};
 use sweet_vit::VitConfig;
 

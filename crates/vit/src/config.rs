@@ -171,13 +171,15 @@ impl VitConfig {
                 return Err(ConfigError::Zero { name });
             }
         }
-        if self.img_size.h % self.patch_size != 0 || self.img_size.w % self.patch_size != 0 {
+        if !self.img_size.h.is_multiple_of(self.patch_size)
+            || !self.img_size.w.is_multiple_of(self.patch_size)
+        {
             return Err(ConfigError::PatchDoesNotDivide {
                 img_size: self.img_size,
                 patch_size: self.patch_size,
             });
         }
-        if self.embed_dim % self.num_heads != 0 {
+        if !self.embed_dim.is_multiple_of(self.num_heads) {
             return Err(ConfigError::HeadsDoNotDivide {
                 embed_dim: self.embed_dim,
                 num_heads: self.num_heads,

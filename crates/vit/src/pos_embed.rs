@@ -14,7 +14,7 @@ pub struct PosEmbedError(pub usize);
 
 /// Checks that `dim` is a valid width for [`sincos_2d`].
 pub fn check_dim(dim: usize) -> Result<(), PosEmbedError> {
-    if dim > 0 && dim % 4 == 0 {
+    if dim > 0 && dim.is_multiple_of(4) {
         Ok(())
     } else {
         Err(PosEmbedError(dim))

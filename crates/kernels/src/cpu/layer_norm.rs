@@ -69,7 +69,7 @@ multiversion! {
 /// x, y: `[rows, d]` row-major; gamma, beta: `[d]`.
 pub fn forward(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f32]) {
     let d = gamma.len();
-    assert!(d > 0 && x.len() % d == 0 && x.len() == y.len() && beta.len() == d);
+    assert!(d > 0 && x.len().is_multiple_of(d) && x.len() == y.len() && beta.len() == d);
     y.par_chunks_mut(ROWS_PER_TASK * d)
         .zip(x.par_chunks(ROWS_PER_TASK * d))
         .for_each(|(y, x)| forward_rows(x, gamma, beta, eps, y));
@@ -84,7 +84,7 @@ pub fn backward(
     dx: &mut [f32],
 ) -> (Vec<f32>, Vec<f32>) {
     let d = gamma.len();
-    assert!(d > 0 && x.len() % d == 0 && x.len() == dy.len() && x.len() == dx.len());
+    assert!(d > 0 && x.len().is_multiple_of(d) && x.len() == dy.len() && x.len() == dx.len());
     // Per-task partial sums, then added in task order (deterministic for any thread count).
     let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
         .par_chunks_mut(ROWS_PER_TASK * d)
