@@ -12,6 +12,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use sweet_vit::names::HostTensor;
+use sweet_vit::width::first;
 use sweet_vit::{BlockGenerator, DenseBlocks, EncoderView, LayerWeights, Vit};
 
 use crate::config::{Orientation, TemplateConfig};
@@ -75,8 +76,9 @@ impl Scalers {
                 compose_layers(g, x, u * s(s2, r2), v * s(s3, r3), orientation)
             }
             SwsDraw::Channels { width } => {
+                // The width rule for the scalers: the first w rows of U and V.
                 let w = (*width).min(u.dims()[0]);
-                compose_layers(g, x, u.narrow(0, 0, w), v.narrow(0, 0, w), orientation)
+                compose_layers(g, x, first(u, 0, w), first(v, 0, w), orientation)
             }
         }
     }
