@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use sweet_data::{open, DatasetKind, ImageSet, OpenOptions, Split};
+use sweet_data::{DatasetKind, ImageSet, Split};
+use sweet_train::run::DataConfig;
 
 #[derive(Args, Clone, Debug)]
 pub struct DataArgs {
@@ -37,18 +38,18 @@ impl DataArgs {
         Ok((kind, dir))
     }
 
-    pub fn open(&self, split: Split) -> anyhow::Result<Arc<ImageSet>> {
+    /// The data set these flags name, as a run file holds it.
+    pub fn config(&self) -> anyhow::Result<DataConfig> {
         let (kind, dir) = self.source()?;
-        let opts = OpenOptions {
-            img_size: self.data_img_size,
-            channels: self.data_channels,
-        };
-        let set = open(kind, &dir, split, &opts).with_context(|| {
-            format!(
-                "reading the {split:?} split of {kind} from {}",
-                dir.display()
-            )
-        })?;
-        Ok(Arc::new(set))
+        Ok(DataConfig {
+            data: kind.name().to_string(),
+            data_dir: dir,
+            data_img_size: self.data_img_size,
+            data_channels: self.data_channels,
+        })
+    }
+
+    pub fn open(&self, split: Split) -> anyhow::Result<Arc<ImageSet>> {
+        Ok(self.config()?.open(split)?)
     }
 }

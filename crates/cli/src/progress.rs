@@ -2,8 +2,9 @@
 //! terminal, so logs and tests stay clean.
 
 use indicatif::{ProgressBar, ProgressStyle};
-use sweet_train::classify::{EpochMetrics, Observer};
+use sweet_train::classify::EpochMetrics;
 use sweet_train::pretrain::PretrainMetrics;
+use sweet_train::Observer;
 
 pub struct Bars {
     bar: Option<ProgressBar>,
@@ -17,6 +18,9 @@ impl Bars {
 }
 
 impl Observer for Bars {
+    fn run_start(&mut self, summary: &str) {
+        eprintln!("{summary}");
+    }
     fn epoch_start(&mut self, epoch: usize, epochs: usize, batches: usize) {
         let bar = ProgressBar::new(batches as u64);
         bar.set_style(

@@ -2,17 +2,21 @@
 //! global-norm clipping, label smoothing, evaluation every epoch, one JSON line of metrics per
 //! epoch, an atomic checkpoint every epoch and `resume` that continues a killed run exactly.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use sweet_data::{Augment, Batch, ImageSet, Loader, LoaderConfig};
+use sweet_data::{Augment, Batch, ImageSet};
 use sweet_vit::Vit;
 
-use crate::epochs::{run_epochs, EpochRecord, EpochTotals, LoopConfig, StepLoss};
+use crate::batch::batch_tensors;
+use crate::epochs::{run_epochs, LoopConfig};
+use crate::error::TrainError;
 use crate::loss::{correct, cross_entropy};
-use crate::run_state;
+use crate::observer::Observer;
+use crate::source::{evaluation_loader, training_loader};
+use crate::task::{Counters, EpochRecord, EpochTotals, StepOutput, Task};
 
 /// Everything that defines a classification run except the data and the model's weights.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -40,50 +44,6 @@ pub struct EpochMetrics {
     pub images_per_s: f64,
 }
 
-/// Progress reporting, implemented by the CLI (progress bars live only in the binary).
-pub trait Observer {
-    fn epoch_start(&mut self, _epoch: usize, _epochs: usize, _batches: usize) {}
-    fn step(&mut self, _loss: f64, _images_per_s: f64) {}
-    fn evaluating(&mut self) {}
-    fn epoch_end(&mut self, _metrics: &EpochMetrics) {}
-    fn pretrain_epoch_end(&mut self, _metrics: &crate::pretrain::PretrainMetrics) {}
-}
-
-/// No reporting.
-pub struct Silent;
-impl Observer for Silent {}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    #[error("non-finite loss ({loss}) at epoch {epoch}, step {step}; the last good checkpoint is kept in {checkpoint} (lower --lr or set --grad-clip)")]
-    NonFinite {
-        loss: f64,
-        epoch: usize,
-        step: usize,
-        checkpoint: PathBuf,
-    },
-    #[error("checkpoint: {0}")]
-    Checkpoint(#[from] run_state::CheckpointError),
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Invalid(String),
-}
-
-pub const METRICS_FILE: &str = "metrics.jsonl";
-
-/// Converts a loader batch to tensors on `device`: images `[B, C, H, W]`, labels `[B]`.
-pub fn batch_tensors(batch: &Batch, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
-    let shape = [batch.batch_size, batch.channels, batch.height, batch.width];
-    let images = Tensor::from_data(TensorData::new(batch.images.clone(), shape), device);
-    let labels: Vec<i64> = batch.labels.iter().map(|&l| l as i64).collect();
-    let labels = Tensor::from_data(TensorData::new(labels, [batch.batch_size]), device);
-    (images, labels)
-}
-
 /// Mean loss and accuracy of `model` (no autodiff) over `set`.
 pub fn evaluate(
     model: &Vit,
@@ -92,17 +52,7 @@ pub fn evaluate(
     workers: usize,
     device: &Device,
 ) -> (f64, f64) {
-    let loader = Loader::new(
-        set.clone(),
-        LoaderConfig {
-            batch_size,
-            shuffle: false,
-            drop_last: false,
-            seed: 0,
-            workers,
-            augment: Augment::none(),
-        },
-    );
+    let loader = evaluation_loader(set.clone(), batch_size, workers);
     let (mut loss_sum, mut right, mut n) = (0.0, 0usize, 0usize);
     for batch in loader.epoch(0) {
         let (x, y) = batch_tensors(&batch, device);
@@ -126,43 +76,68 @@ pub fn train(
     resume: bool,
     observer: &mut dyn Observer,
 ) -> Result<(Vit, Vec<EpochMetrics>), TrainError> {
-    let device = model.cls_token.device();
     let augment = Augment {
         pad_crop: cfg.pad_crop,
         hflip: cfg.hflip,
     };
-    let step = |model: &Vit, batch: &Batch, _step: usize| {
-        let (x, y) = batch_tensors(batch, &device);
-        let logits = model.forward(x);
-        let loss = cross_entropy(logits.clone(), y.clone(), cfg.label_smoothing);
-        StepLoss {
-            loss,
-            correct: correct(logits.detach(), y),
-        }
+    let loader = training_loader(train_set, &cfg.run, augment);
+    let mut task = Classify {
+        cfg,
+        test_set,
+        device: model.cls_token.device(),
     };
-    let end_epoch = |model: &Vit, t: EpochTotals| {
+    run_epochs(&cfg.run, &loader, model, out, resume, observer, &mut task)
+}
+
+/// The counter of correct predictions; its mean over an epoch is `train_acc`.
+pub const CORRECT: &str = "correct";
+
+/// Classification as a [`Task`]: smoothed cross-entropy, `correct` counted, evaluation on the
+/// test set every epoch.
+struct Classify<'a> {
+    cfg: &'a TrainConfig,
+    test_set: Arc<ImageSet>,
+    /// The training (autodiff) device.
+    device: Device,
+}
+
+impl Task for Classify<'_> {
+    type Model = Vit;
+    type Batch = Batch;
+    type Record = EpochMetrics;
+
+    fn step(&mut self, model: &Vit, batch: Batch, _step: usize) -> StepOutput {
+        let (x, y) = batch_tensors(&batch, &self.device);
+        let logits = model.forward(x);
+        let loss = cross_entropy(logits.clone(), y.clone(), self.cfg.label_smoothing);
+        let right = correct(logits.detach(), y);
+        StepOutput {
+            loss,
+            samples: batch.batch_size,
+            counters: Counters::from([(CORRECT, right as f64)]),
+        }
+    }
+
+    fn end_epoch(&mut self, model: &Vit, t: EpochTotals) -> Result<EpochMetrics, TrainError> {
         let (test_loss, test_acc) = evaluate(
             &model.valid(),
-            &test_set,
-            cfg.run.batch_size.max(256),
-            cfg.run.workers,
-            &device.clone().inner(),
+            &self.test_set,
+            self.cfg.run.batch_size.max(256),
+            self.cfg.run.workers,
+            &self.device.clone().inner(),
         );
         Ok(EpochMetrics {
             epoch: t.epoch,
             step: t.step,
             lr: t.lr,
             train_loss: t.train_loss,
-            train_acc: t.train_acc,
+            train_acc: t.mean(CORRECT),
             test_loss,
             test_acc,
             epoch_seconds: t.start.elapsed().as_secs_f64(),
             images_per_s: t.images_per_s,
         })
-    };
-    run_epochs(
-        &cfg.run, augment, model, train_set, out, resume, observer, step, end_epoch,
-    )
+    }
 }
 
 impl EpochRecord for EpochMetrics {

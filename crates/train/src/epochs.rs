@@ -1,23 +1,23 @@
-//! The epoch loop shared by classification ([`crate::classify`]) and MAE pre-training
-//! ([`crate::pretrain`]): seeded loader, lr warm-up + cosine per iteration, AdamW, the
+//! The epoch loop every training task shares (classification in [`crate::classify`], MAE
+//! pre-training in [`crate::pretrain`], and the tasks to come): batches from a
+//! [`BatchSource`], lr warm-up + cosine per iteration, AdamW, an optional step limit, the
 //! non-finite-loss stop, and at the end of every epoch one metrics line, then an atomic
-//! checkpoint. What differs between the two (the loss of a batch, the evaluation, the metrics
-//! record) comes in as closures.
+//! checkpoint. What differs between tasks comes in as a [`Task`].
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use sweet_data::{Augment, Batch, ImageSet, Loader, LoaderConfig};
 
 use crate::adamw::{AdamW, AdamWConfig};
-use crate::classify::{Observer, TrainError, METRICS_FILE};
-use crate::metrics::{append_jsonl, truncate_jsonl};
+use crate::error::TrainError;
+use crate::metrics::{append_jsonl, truncate_jsonl, METRICS_FILE};
+use crate::observer::Observer;
 use crate::run_state::{self, Progress, CHECKPOINT_FILE};
 use crate::schedule::Schedule;
+use crate::source::BatchSource;
+use crate::task::{Counters, EpochRecord, EpochTotals, StepOutput, Task};
 
 /// The settings every training loop shares (classification and MAE pre-training): epochs,
 /// batch, lr schedule, optimizer, seed and loading. `TrainConfig` and `PretrainConfig` hold it
@@ -34,94 +34,66 @@ pub struct LoopConfig {
     pub seed: u64,
     /// Data-loading threads.
     pub workers: usize,
-    /// Stop (as if killed) after this many epochs of this invocation; for tests of resume.
+    /// Stop the run after this many optimizer steps in all, cutting its last epoch short
+    /// (which still gets its metrics line and checkpoint); the lr schedule then spans
+    /// `min(epochs * batches, max_steps)` steps. `None`: every step of every epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_steps: Option<usize>,
+    /// Stop (as if killed) after this many epochs of this invocation; for tests of resume.
+    /// A setting of one invocation, so never part of a run file.
+    #[serde(skip)]
     pub stop_after: Option<usize>,
 }
 
-/// What one training step hands back to the loop.
-pub(crate) struct StepLoss {
-    /// The scalar to differentiate, `[1]`.
-    pub loss: Tensor<1>,
-    /// Correct predictions in the batch (0 where there are none to count).
-    pub correct: usize,
-}
-
-/// The training side of a finished epoch, for the caller's metrics record.
-pub(crate) struct EpochTotals {
-    /// Epochs completed, this one included (1-based).
-    pub epoch: usize,
-    /// Optimizer steps completed.
-    pub step: usize,
-    /// The learning rate of the epoch's last step.
-    pub lr: f64,
-    /// Mean loss over the epoch's images.
-    pub train_loss: f64,
-    /// Correct predictions over the epoch's images, as a fraction.
-    pub train_acc: f64,
-    pub images_per_s: f64,
-    /// When the epoch began (the record's `epoch_seconds` includes the evaluation).
-    pub start: Instant,
-}
-
-/// A metrics record: written as one JSON line, then shown by the observer.
-pub(crate) trait EpochRecord: Serialize {
-    fn report(&self, observer: &mut dyn Observer);
-}
-
-/// Runs the epochs of a run in `out` (resuming it with `resume`) and returns the model with
-/// the records of the epochs run by this call. `step(model, batch, global_step)` gives the
-/// loss of one batch; `end_epoch(model, totals)` evaluates and builds the epoch's record.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn run_epochs<M: Module, R: EpochRecord>(
+/// Runs the epochs of `task` on `source` in the run folder `out` (resuming it with `resume`)
+/// and returns the model with the records of the epochs run by this call.
+pub fn run_epochs<T: Task>(
     cfg: &LoopConfig,
-    augment: Augment,
-    model: M,
-    train_set: Arc<ImageSet>,
+    source: &impl BatchSource<Batch = T::Batch>,
+    model: T::Model,
     out: &Path,
     resume: bool,
     observer: &mut dyn Observer,
-    mut step: impl FnMut(&M, &Batch, usize) -> StepLoss,
-    mut end_epoch: impl FnMut(&M, EpochTotals) -> Result<R, TrainError>,
-) -> Result<(M, Vec<R>), TrainError> {
-    let loader = Loader::new(
-        train_set.clone(),
-        LoaderConfig {
-            batch_size: cfg.batch_size,
-            shuffle: true,
-            drop_last: true,
-            seed: cfg.seed,
-            workers: cfg.workers,
-            augment,
-        },
-    );
-    let batches = loader.num_batches();
+    task: &mut T,
+) -> Result<(T::Model, Vec<T::Record>), TrainError> {
+    let batches = source.batches_per_epoch();
     if batches == 0 {
         return Err(TrainError::Invalid(format!(
             "the training set has {} images, fewer than one batch of {}: lower --batch-size",
-            train_set.len, cfg.batch_size
+            source.samples(),
+            cfg.batch_size
         )));
     }
+    let total_steps = (cfg.epochs * batches).min(cfg.max_steps.unwrap_or(usize::MAX));
+    let epochs = total_steps.div_ceil(batches);
     let schedule = Schedule {
         lr: cfg.lr,
         min_lr: cfg.min_lr,
         warmup_steps: (cfg.warmup_epochs * batches as f64).round() as usize,
-        total_steps: cfg.epochs * batches,
+        total_steps,
     };
     let mut opt = AdamW::new(cfg.optimizer.clone());
     let checkpoint = out.join(CHECKPOINT_FILE);
     let metrics_path = out.join(METRICS_FILE);
     let (mut model, mut progress) = open_run(out, resume, model, &mut opt)?;
     let mut records = Vec::new();
-    while progress.epoch < cfg.epochs && cfg.stop_after.is_none_or(|s| records.len() < s) {
+    while progress.epoch < epochs
+        && progress.step < total_steps
+        && cfg.stop_after.is_none_or(|s| records.len() < s)
+    {
         let epoch = progress.epoch;
-        observer.epoch_start(epoch, cfg.epochs, batches);
+        let steps = batches.min(total_steps - progress.step);
+        observer.epoch_start(epoch, epochs, steps);
         let start = Instant::now();
-        let (mut loss_sum, mut right, mut seen) = (0.0, 0usize, 0usize);
+        let (mut loss_sum, mut seen, mut sums) = (0.0, 0usize, Counters::new());
         let mut lr = schedule.lr_at(progress.step);
-        for batch in loader.epoch(epoch) {
+        for batch in source.epoch(epoch).take(steps) {
             lr = schedule.lr_at(progress.step);
-            let StepLoss { loss, correct } = step(&model, &batch, progress.step);
+            let StepOutput {
+                loss,
+                samples,
+                counters,
+            } = task.step(&model, batch, progress.step);
             let value = loss.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {
                 return Err(TrainError::NonFinite {
@@ -133,10 +105,13 @@ pub(crate) fn run_epochs<M: Module, R: EpochRecord>(
             }
             let grads = loss.backward();
             model = opt.step(model, &grads, lr).0;
+            task.after_step(&model, progress.step);
             progress.step += 1;
-            seen += batch.batch_size;
-            right += correct;
-            loss_sum += value * batch.batch_size as f64;
+            seen += samples;
+            loss_sum += value * samples as f64;
+            for (name, count) in counters {
+                *sums.entry(name).or_default() += count;
+            }
             observer.step(value, seen as f64 / start.elapsed().as_secs_f64());
         }
         let images_per_s = seen as f64 / start.elapsed().as_secs_f64();
@@ -146,12 +121,13 @@ pub(crate) fn run_epochs<M: Module, R: EpochRecord>(
             epoch: progress.epoch,
             step: progress.step,
             lr,
+            samples: seen,
             train_loss: loss_sum / seen as f64,
-            train_acc: right as f64 / seen as f64,
+            sums,
             images_per_s,
             start,
         };
-        let record = end_epoch(&model, totals)?;
+        let record = task.end_epoch(&model, totals)?;
         // Metrics first: a kill between the two leaves an extra line that resume truncates.
         append_jsonl(&metrics_path, &record).map_err(|source| TrainError::Io {
             path: metrics_path.clone(),

@@ -1,16 +1,28 @@
 //! Training for sweet: the optimizer ([`adamw`], with its parameter groups in
-//! [`param_groups`]), the learning-rate schedule ([`schedule`]), the losses ([`loss`]), and the
-//! supervised classification ([`classify`]) and MAE pre-training ([`pretrain`]) loops, which
-//! share one epoch runner (`epochs`) and resumable checkpoints ([`run_state`]).
+//! [`param_groups`]), the learning-rate schedule ([`schedule`]), the losses ([`loss`]), one
+//! epoch loop for every task ([`epochs`], fed by a [`source::BatchSource`] and driven by a
+//! [`task::Task`]) with resumable checkpoints ([`run_state`]), the supervised classification
+//! ([`classify`]) and MAE pre-training ([`pretrain`]) tasks, and whole runs as library calls
+//! ([`run`]).
 
 pub mod adamw;
+pub mod batch;
 pub mod classify;
-mod epochs;
+pub mod epochs;
+pub mod error;
 pub mod loss;
 pub mod metrics;
+pub mod observer;
 pub mod param_groups;
 pub mod pretrain;
+pub mod run;
 pub mod run_state;
 pub mod schedule;
+pub mod source;
+pub mod task;
 
-pub use epochs::LoopConfig;
+pub use batch::batch_tensors;
+pub use epochs::{run_epochs, LoopConfig};
+pub use error::TrainError;
+pub use metrics::METRICS_FILE;
+pub use observer::{Observer, Silent};

@@ -5,6 +5,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
+/// The metrics file of a run folder.
+pub const METRICS_FILE: &str = "metrics.jsonl";
+
 /// Appends `record` as one line (flushed and synced, so a killed run keeps every finished line).
 pub fn append_jsonl<T: Serialize>(path: &Path, record: &T) -> std::io::Result<()> {
     let mut f = std::fs::OpenOptions::new()

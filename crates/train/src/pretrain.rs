@@ -6,7 +6,7 @@
 //! tokens), lr warm-up + cosine per iteration. Every epoch: metrics line, checkpoint, and a
 //! reconstruction grid of test images.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use burn::module::Module;
@@ -14,7 +14,7 @@ use burn::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use sweet_data::{Augment, Batch, ImageSet, Loader, LoaderConfig};
+use sweet_data::{Augment, Batch, ImageSet};
 use sweet_mae::decoder::{DecoderConfig, MaeDecoder};
 use sweet_mae::grid::write_reconstruction_grid;
 use sweet_mae::masking::{random_masking, MaskPlan};
@@ -22,8 +22,12 @@ use sweet_mae::model::mae_forward;
 use sweet_template::{generated_vit, Generator, GeneratorConfig, SwsDraw};
 use sweet_vit::{Vit, VitConfig};
 
-use crate::classify::{batch_tensors, Observer, TrainError};
-use crate::epochs::{run_epochs, EpochRecord, EpochTotals, LoopConfig, StepLoss};
+use crate::batch::batch_tensors;
+use crate::epochs::{run_epochs, LoopConfig};
+use crate::error::TrainError;
+use crate::observer::Observer;
+use crate::source::{evaluation_loader, training_loader};
+use crate::task::{Counters, EpochRecord, EpochTotals, StepOutput, Task};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PretrainConfig {
@@ -116,17 +120,7 @@ pub fn evaluate(
 ) -> Result<f64, TrainError> {
     let n = cfg.eval_images.min(set.len).max(1);
     let subset = Arc::new(set.take(n));
-    let loader = Loader::new(
-        subset,
-        LoaderConfig {
-            batch_size: 256,
-            shuffle: false,
-            drop_last: false,
-            seed: 0,
-            workers: cfg.run.workers,
-            augment: Augment::none(),
-        },
-    );
+    let loader = evaluation_loader(subset, 256, cfg.run.workers);
     let (mut sum, mut count) = (0.0, 0usize);
     for (i, batch) in loader.epoch(0).enumerate() {
         let (x, _) = batch_tensors(&batch, device);
@@ -173,32 +167,57 @@ pub fn pretrain(
         path: grids.clone(),
         source,
     })?;
-    let n = cfg.vit.num_patches();
-    let step = |model: &Mae, batch: &Batch, step: usize| {
-        let (x, _) = batch_tensors(batch, &device);
+    let loader = training_loader(train_set, &cfg.run, Augment::none());
+    let mut task = Pretrain {
+        cfg,
+        test_set,
+        device,
+        grids,
+    };
+    run_epochs(&cfg.run, &loader, model, out, resume, observer, &mut task)
+}
+
+/// MAE pre-training as a [`Task`]: the masked-patch loss under a mask plan and a generator
+/// draw seeded by (seed, step); every epoch the test loss and a reconstruction grid.
+struct Pretrain<'a> {
+    cfg: &'a PretrainConfig,
+    test_set: Arc<ImageSet>,
+    /// The training (autodiff) device.
+    device: Device,
+    /// Where the reconstruction grids go.
+    grids: PathBuf,
+}
+
+impl Task for Pretrain<'_> {
+    type Model = Mae;
+    type Batch = Batch;
+    type Record = PretrainMetrics;
+
+    fn step(&mut self, model: &Mae, batch: Batch, step: usize) -> StepOutput {
+        let cfg = self.cfg;
+        let (x, _) = batch_tensors(&batch, &self.device);
         let plan = random_masking(
             batch.batch_size,
-            n,
+            cfg.vit.num_patches(),
             cfg.mask_ratio,
             step_seed(cfg.run.seed, step, 1),
         );
-        let draw = cfg.generator.draw(&mut ChaCha8Rng::seed_from_u64(step_seed(
-            cfg.run.seed,
-            step,
-            2,
-        )));
-        StepLoss {
+        let mut rng = ChaCha8Rng::seed_from_u64(step_seed(cfg.run.seed, step, 2));
+        let draw = cfg.generator.draw(&mut rng);
+        StepOutput {
             loss: model.step_loss(x, &plan, &draw).0,
-            correct: 0,
+            samples: batch.batch_size,
+            counters: Counters::new(),
         }
-    };
-    let end_epoch = |model: &Mae, t: EpochTotals| {
-        let grid = grids.join(format!("epoch_{:03}.png", t.epoch));
+    }
+
+    fn end_epoch(&mut self, model: &Mae, t: EpochTotals) -> Result<PretrainMetrics, TrainError> {
+        let grid = self.grids.join(format!("epoch_{:03}.png", t.epoch));
         let test_loss = evaluate(
             &model.valid(),
-            &test_set,
-            cfg,
-            &device.clone().inner(),
+            &self.test_set,
+            self.cfg,
+            &self.device.clone().inner(),
             Some(&grid),
         )?;
         Ok(PretrainMetrics {
@@ -210,18 +229,7 @@ pub fn pretrain(
             epoch_seconds: t.start.elapsed().as_secs_f64(),
             images_per_s: t.images_per_s,
         })
-    };
-    run_epochs(
-        &cfg.run,
-        Augment::none(),
-        model,
-        train_set,
-        out,
-        resume,
-        observer,
-        step,
-        end_epoch,
-    )
+    }
 }
 
 impl EpochRecord for PretrainMetrics {

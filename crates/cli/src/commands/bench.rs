@@ -265,6 +265,7 @@ fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
             optimizer: optimizer.clone(),
             seed: 0,
             workers: 1,
+            max_steps: None,
             stop_after: None,
         },
         eval_images: 0,

@@ -169,11 +169,19 @@ pub fn refuse_flags_ignored_on_resume(given: &[String], run_file: &Path) -> anyh
     Ok(())
 }
 
-/// Writes `value` as pretty JSON, atomically.
-pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(value)?;
-    sweet_vit::tensor_file::atomic_write(path, text.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))
+/// The settings of this invocation that the run file does not fix: `--stop-after`, and
+/// `--workers` when typed (data-loading threads never change the batches, so a resumed run may
+/// use others).
+pub fn apply_invocation_flags(
+    cfg: &mut sweet_train::LoopConfig,
+    stop_after: Option<usize>,
+    workers: usize,
+    given: &[String],
+) {
+    cfg.stop_after = stop_after;
+    if given.iter().any(|f| f == "--workers") {
+        cfg.workers = workers;
+    }
 }
 
 /// Reads the settings file `name` of the run folder `out`, for `--resume`.

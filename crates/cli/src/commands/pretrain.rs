@@ -1,7 +1,6 @@
 //! `sweet pretrain`: MAE pre-training of a weight template (or of a dense ViT with `--dense`).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -11,7 +10,8 @@ use sweet_data::Split;
 use sweet_mae::decoder::DecoderConfig;
 use sweet_template::{file, GeneratorConfig, Orientation, SwsMode, TemplateConfig};
 use sweet_train::adamw::AdamWConfig;
-use sweet_train::pretrain::{pretrain, Mae, PretrainConfig};
+use sweet_train::pretrain::PretrainConfig;
+use sweet_train::run::{refuse_existing_run, run_pretraining, PretrainRun};
 use sweet_train::schedule::scaled_lr;
 use sweet_train::LoopConfig;
 use sweet_vit::{checkpoint, VitConfig};
@@ -101,20 +101,10 @@ pub struct Args {
     pub stop_after: Option<usize>,
 }
 
-pub const RUN_FILE: &str = "pretrain.json";
+pub const RUN_FILE: &str = PretrainRun::FILE;
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Run {
-    data: String,
-    data_dir: PathBuf,
-    data_img_size: Option<usize>,
-    data_channels: Option<usize>,
-    train_images: Option<usize>,
-    pretrain: PretrainConfig,
-}
-
-fn fresh(a: &Args, chans: usize, img: sweet_vit::ImgSize) -> anyhow::Result<Run> {
-    let (kind, dir) = a.data.source()?;
+fn fresh(a: &Args, chans: usize, img: sweet_vit::ImgSize) -> anyhow::Result<PretrainRun> {
+    let dataset = a.data.config()?;
     let vit = VitConfig {
         img_size: img,
         patch_size: a.patch,
@@ -174,15 +164,13 @@ fn fresh(a: &Args, chans: usize, img: sweet_vit::ImgSize) -> anyhow::Result<Run>
             },
             seed: a.seed,
             workers: a.workers,
+            max_steps: None,
             stop_after: None,
         },
         eval_images: a.eval_images,
     };
-    Ok(Run {
-        data: kind.name().into(),
-        data_dir: dir,
-        data_img_size: a.data.data_img_size,
-        data_channels: a.data.data_channels,
+    Ok(PretrainRun {
+        dataset,
         train_images: a.train_images,
         pretrain,
     })
@@ -219,16 +207,11 @@ fn lcm(a: usize, b: usize) -> usize {
 /// Runs `sweet pretrain`; `given` names the flags typed on the command line.
 pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
     let started = Instant::now();
-    let run = if a.resume {
+    let mut run: PretrainRun = if a.resume {
         super::refuse_flags_ignored_on_resume(given, &a.out.join(RUN_FILE))?;
         super::read_run(&a.out, RUN_FILE)?
     } else {
-        if a.out.join(sweet_train::run_state::CHECKPOINT_FILE).exists() {
-            bail!(
-                "{} already holds a run: pass --resume to continue it, or choose another --out",
-                a.out.display()
-            );
-        }
+        refuse_existing_run(&a.out)?;
         check_width(a.width, a.heads)?;
         let train = a.data.open(Split::Train)?;
         fresh(
@@ -237,48 +220,11 @@ pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
             sweet_vit::ImgSize::new(train.height, train.width),
         )?
     };
-    let data = DataArgs {
-        data: Some(run.data.parse()?),
-        data_dir: Some(run.data_dir.clone()),
-        data_img_size: run.data_img_size,
-        data_channels: run.data_channels,
-    };
-    let mut train_set = data.open(Split::Train)?;
-    if let Some(n) = run.train_images {
-        train_set = Arc::new(train_set.take(n.min(train_set.len)));
-    }
-    let test_set = data.open(Split::Test)?;
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    if !a.resume {
-        super::write_json(&a.out.join(RUN_FILE), &run)?;
-    }
-    let mut cfg = run.pretrain.clone();
-    cfg.run.stop_after = a.stop_after;
-    if given.iter().any(|f| f == "--workers") {
-        // data-loading threads never change the batches, so a resumed run may use others
-        cfg.run.workers = a.workers;
-    }
-    let generator = match &cfg.generator {
-        GeneratorConfig::Dense => "dense weights".to_string(),
-        GeneratorConfig::Tucker(t) => format!("a template, ranks {:?}, sws {}", t.ranks, t.sws),
-    };
-    eprintln!(
-        "MAE pre-training of {generator} on {} images (labels unused), {} per batch, lr {:e}, mask ratio {}",
-        train_set.len, cfg.run.batch_size, cfg.run.lr, cfg.mask_ratio
-    );
-    let device = super::device().autodiff();
+    super::apply_invocation_flags(&mut run.pretrain.run, a.stop_after, a.workers, given);
     let mut bars = Bars::new(a.json);
-    let model = Mae::new(&cfg, &device)?;
-    let (model, history) = pretrain(
-        &cfg,
-        model,
-        train_set.clone(),
-        test_set,
-        &a.out,
-        a.resume,
-        &mut bars,
-    )?;
-    let encoder = model.encoder.valid();
+    let done = run_pretraining(&run, &a.out, a.resume, &mut bars, &super::device())?;
+    let cfg = &run.pretrain;
+    let encoder = done.model.encoder.valid();
     let output = match &cfg.generator {
         GeneratorConfig::Tucker(tcfg) => {
             let path = a.out.join(file::TEMPLATE_FILE);
@@ -287,13 +233,7 @@ pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
         }
         GeneratorConfig::Dense => {
             let path = a.out.join("encoder");
-            checkpoint::save_model(
-                &encoder.to_dense(),
-                &cfg.vit,
-                train_set.mean.clone(),
-                train_set.std.clone(),
-                &path,
-            )?;
+            checkpoint::save_model(&encoder.to_dense(), &cfg.vit, done.mean, done.std, &path)?;
             path
         }
     };
@@ -301,9 +241,9 @@ pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
         a.json,
         &json!({
             "output": output,
-            "epochs_run": history.len(),
-            "first_test_loss": history.first().map(|m| m.test_loss),
-            "last_test_loss": history.last().map(|m| m.test_loss),
+            "epochs_run": done.history.len(),
+            "first_test_loss": done.history.first().map(|m| m.test_loss),
+            "last_test_loss": done.history.last().map(|m| m.test_loss),
             "seconds": started.elapsed().as_secs_f64(),
         }),
     );

@@ -4,13 +4,13 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sweet_data::{labels_per_class, Split};
+use sweet_data::Split;
 use sweet_train::adamw::AdamWConfig;
-use sweet_train::classify::{self, TrainConfig};
+use sweet_train::classify::TrainConfig;
+use sweet_train::run::{refuse_existing_run, run_classification, ClassifyRun};
 use sweet_train::LoopConfig;
-use sweet_vit::{checkpoint, Vit, VitConfig};
+use sweet_vit::{checkpoint, VitConfig};
 
 use crate::data_args::DataArgs;
 use crate::progress::Bars;
@@ -95,28 +95,15 @@ pub struct Args {
     pub stop_after: Option<usize>,
 }
 
-/// Everything needed to reproduce or resume a run, saved as RUN/run.json.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RunConfig {
-    pub data: String,
-    pub data_dir: PathBuf,
-    pub data_img_size: Option<usize>,
-    pub data_channels: Option<usize>,
-    pub labels_per_class: Option<usize>,
-    pub init_from: Option<PathBuf>,
-    pub vit: VitConfig,
-    pub train: TrainConfig,
-}
-
-pub const RUN_FILE: &str = "run.json";
+pub const RUN_FILE: &str = ClassifyRun::FILE;
 
 fn fresh_config(
     a: &Args,
     classes: usize,
     chans: usize,
     img: sweet_vit::ImgSize,
-) -> anyhow::Result<RunConfig> {
-    let (kind, dir) = a.data.source()?;
+) -> anyhow::Result<ClassifyRun> {
+    let dataset = a.data.config()?;
     let vit = match &a.init_from {
         Some(dir) => checkpoint::read_config(dir)?.vit(),
         None => VitConfig {
@@ -154,17 +141,15 @@ fn fresh_config(
             },
             seed: a.seed,
             workers: a.workers,
+            max_steps: None,
             stop_after: None,
         },
         label_smoothing: a.label_smoothing,
         pad_crop: a.pad_crop,
         hflip: a.hflip,
     };
-    Ok(RunConfig {
-        data: kind.name().to_string(),
-        data_dir: dir,
-        data_img_size: a.data.data_img_size,
-        data_channels: a.data.data_channels,
+    Ok(ClassifyRun {
+        dataset,
         labels_per_class: a.labels_per_class,
         init_from: a.init_from.clone(),
         vit,
@@ -175,7 +160,7 @@ fn fresh_config(
 /// Runs `sweet train`; `given` names the flags typed on the command line.
 pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
     let started = Instant::now();
-    let run = if a.resume {
+    let mut run: ClassifyRun = if a.resume {
         super::refuse_flags_ignored_on_resume(given, &a.out.join(RUN_FILE))?;
         let r = super::read_run(&a.out, RUN_FILE)?;
         eprintln!(
@@ -185,12 +170,7 @@ pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
         );
         r
     } else {
-        if a.out.join(sweet_train::run_state::CHECKPOINT_FILE).exists() {
-            bail!(
-                "{} already holds a run: pass --resume to continue it, or choose another --out",
-                a.out.display()
-            );
-        }
+        refuse_existing_run(&a.out)?;
         let train = a.data.open(Split::Train)?;
         fresh_config(
             &a,
@@ -199,62 +179,18 @@ pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
             sweet_vit::ImgSize::new(train.height, train.width),
         )?
     };
-    let data = DataArgs {
-        data: Some(run.data.parse()?),
-        data_dir: Some(run.data_dir.clone()),
-        data_img_size: run.data_img_size,
-        data_channels: run.data_channels,
-    };
-    let mut train_set = data.open(Split::Train)?;
-    let test_set = data.open(Split::Test)?;
-    if let Some(k) = run.labels_per_class {
-        let idx = labels_per_class(
-            &train_set.labels,
-            train_set.num_classes,
-            k,
-            run.train.run.seed,
-        );
-        train_set = std::sync::Arc::new(train_set.subset(&idx));
-    }
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    if !a.resume {
-        super::write_json(&a.out.join(RUN_FILE), &run)?;
-    }
-    let device = super::device().autodiff();
-    let model = match &run.init_from {
-        Some(dir) => checkpoint::load_model(dir, &device)?.0,
-        None => Vit::new(&run.vit, run.train.run.seed, &device),
-    };
-    let mut cfg = run.train.clone();
-    cfg.run.stop_after = a.stop_after;
-    if given.iter().any(|f| f == "--workers") {
-        // data-loading threads never change the batches, so a resumed run may use others
-        cfg.run.workers = a.workers;
-    }
-    let batches = train_set.len / cfg.run.batch_size;
-    eprintln!(
-        "{} train / {} test images, {} batches of {} per epoch, peak lr {:e}, {} parameters",
-        train_set.len,
-        test_set.len,
-        batches,
-        cfg.run.batch_size,
-        cfg.run.lr,
-        burn::module::Module::num_params(&model)
-    );
-    let (mean, std) = (train_set.mean.clone(), train_set.std.clone());
+    super::apply_invocation_flags(&mut run.train.run, a.stop_after, a.workers, given);
     let mut bars = Bars::new(a.json);
-    let (model, history) = classify::train(
-        &cfg, model, train_set, test_set, &a.out, a.resume, &mut bars,
-    )?;
+    let done = run_classification(&run, &a.out, a.resume, &mut bars, &super::device())?;
     let model_dir = a.out.join("model");
-    checkpoint::save_model(&model, &run.vit, mean, std, &model_dir)?;
-    let last = history.last();
+    checkpoint::save_model(&done.model, &run.vit, done.mean, done.std, &model_dir)?;
+    let last = done.history.last();
     super::print_result(
         a.json,
         &json!({
             "run": a.out,
             "model": model_dir,
-            "epochs_run": history.len(),
+            "epochs_run": done.history.len(),
             "test_acc": last.map(|m| m.test_acc),
             "test_loss": last.map(|m| m.test_loss),
             "seconds": started.elapsed().as_secs_f64(),

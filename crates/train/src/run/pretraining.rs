@@ -1,0 +1,81 @@
+//! An MAE pre-training run: its run file (`RUN/pretrain.json`) and [`run_pretraining`].
+
+use std::path::Path;
+use std::sync::Arc;
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use sweet_data::Split;
+use sweet_template::GeneratorConfig;
+
+use super::{refuse_existing_run, write_run_file, DataConfig};
+use crate::error::TrainError;
+use crate::observer::Observer;
+use crate::pretrain::{pretrain, Mae, PretrainConfig, PretrainMetrics};
+
+/// Everything needed to reproduce or resume a pre-training run, saved as `RUN/pretrain.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PretrainRun {
+    #[serde(flatten)]
+    pub dataset: DataConfig,
+    /// Use only the first N training images.
+    pub train_images: Option<usize>,
+    pub pretrain: PretrainConfig,
+}
+
+impl PretrainRun {
+    /// The run file's name in the run folder.
+    pub const FILE: &'static str = "pretrain.json";
+}
+
+/// What a pre-training run leaves: the MAE (autodiff device), the records of the epochs run
+/// by this call, and the training set's per-channel normalization `[C]` (for a dense
+/// encoder's model folder).
+pub struct PretrainOutcome {
+    pub model: Mae,
+    pub history: Vec<PretrainMetrics>,
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+}
+
+/// Pre-trains the MAE `run` describes on `device` in the run folder `out`, never reading a
+/// label. A new run (`resume` false) refuses a folder holding a run and writes
+/// `out/pretrain.json`; with `resume`, model, optimizer and counters come from
+/// `out/checkpoint.safetensors`.
+pub fn run_pretraining(
+    run: &PretrainRun,
+    out: &Path,
+    resume: bool,
+    observer: &mut dyn Observer,
+    device: &Device,
+) -> Result<PretrainOutcome, TrainError> {
+    if !resume {
+        refuse_existing_run(out)?;
+    }
+    let mut train_set = run.dataset.open(Split::Train)?;
+    if let Some(n) = run.train_images {
+        train_set = Arc::new(train_set.take(n.min(train_set.len)));
+    }
+    let test_set = run.dataset.open(Split::Test)?;
+    if !resume {
+        write_run_file(out, PretrainRun::FILE, run)?;
+    }
+    let cfg = &run.pretrain;
+    let generator = match &cfg.generator {
+        GeneratorConfig::Dense => "dense weights".to_string(),
+        GeneratorConfig::Tucker(t) => format!("a template, ranks {:?}, sws {}", t.ranks, t.sws),
+    };
+    observer.run_start(&format!(
+        "MAE pre-training of {generator} on {} images (labels unused), {} per batch, lr {:e}, mask ratio {}",
+        train_set.len, cfg.run.batch_size, cfg.run.lr, cfg.mask_ratio
+    ));
+    let model = Mae::new(cfg, &device.clone().autodiff())?;
+    let (mean, std) = (train_set.mean.clone(), train_set.std.clone());
+    let (model, history) = pretrain(cfg, model, train_set, test_set, out, resume, observer)?;
+    Ok(PretrainOutcome {
+        model,
+        history,
+        mean,
+        std,
+    })
+}
