@@ -8,7 +8,7 @@
 
 use burn::module::Param;
 use burn::prelude::*;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use sweet_vit::names::HostTensor;
@@ -155,6 +155,57 @@ pub struct SizeScalers {
 }
 
 impl SharedTemplate {
+    /// Fresh factors for several sizes sharing one template: G drawn first, at the first
+    /// size's scale (the pre-training width D0, METHOD.md section 4), then per size, in order,
+    /// its ViT parts (timm's init) and scalers. Every size must have the same ranks and
+    /// orientation (one G).
+    pub fn new(
+        cfgs: &[TemplateConfig],
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self, crate::TemplateError> {
+        let first = cfgs.first().ok_or_else(|| {
+            crate::TemplateError::Invalid("a shared template needs at least one size".into())
+        })?;
+        for c in cfgs {
+            c.validate()?;
+            if c.ranks != first.ranks || c.orientation != first.orientation {
+                return Err(crate::TemplateError::Invalid(format!(
+                    "sizes sharing one template need the same ranks and orientation: {:?} {:?} \
+                     vs {:?} {:?}",
+                    first.ranks, first.orientation, c.ranks, c.orientation
+                )));
+            }
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let [r1, r2, r3] = first.ranks;
+        let g = HostTensor {
+            shape: vec![r1, r2, r3],
+            values: gaussian(
+                r1 * r2 * r3,
+                template_std(first.vit.embed_dim, r2, r3),
+                &mut rng,
+            ),
+        };
+        let sizes = cfgs
+            .iter()
+            .map(|c| {
+                let size_seed = rng.random::<u64>();
+                Vit::with_generator(&c.vit, size_seed, device, |init| {
+                    let mut rng = ChaCha8Rng::seed_from_u64(init.next_seed());
+                    SizeScalers {
+                        scalers: Scalers::new(c, &mut rng, device),
+                    }
+                })
+            })
+            .collect();
+        Ok(SharedTemplate {
+            template: Param::from_tensor(g.to_tensor(device)),
+            sizes,
+            orientation: first.orientation,
+        })
+    }
+
     /// The encoder of size `k` for one forward under `draw`, composed from the shared G.
     pub fn view(&self, k: usize, draw: &SwsDraw) -> EncoderView {
         let size = &self.sizes[k];
