@@ -76,6 +76,7 @@ fn config(generator: GeneratorConfig) -> PretrainConfig {
             seed: 3,
             workers: 1,
             stop_after: None,
+            max_steps: None,
         },
         eval_images: 4,
     }
