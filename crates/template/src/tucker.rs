@@ -47,9 +47,10 @@ fn compose_rows(xr: Tensor<2>, gm: Tensor<2>, u: &Tensor<2>, vt: &Tensor<2>) -> 
     u.clone().matmul(mv).reshape([w, n, w]).swap_dims(0, 1)
 }
 
-/// Every layer's dense weights composed **layer by layer** from its 12 rows of X (a layer's
-/// backward touches only its own rows; slicing one stacked `[12L, D, D]` tensor instead would
-/// make burn's slice backward zero-fill the whole stack once per layer, O(L^2 D^2)).
+/// Every layer's dense weights composed **layer by layer** from its 12 rows of X: three matrix
+/// products per layer, then the layer's `[12, w, w]` is cut into qkv, o, fc1 and fc2. Slicing
+/// one stacked `[12L, D, D]` tensor instead makes burn's slice backward zero-fill the whole
+/// stack once per layer, O(L^2 D^2); here each cut zero-fills only its own layer's blocks.
 ///
 /// g: `[r1, r2, r3]`, x: `[12L, r1]`, u: `[w, r2]`, v: `[w, r3]` -> L sets of timm-layout
 /// weights at width w (hidden 4w), each equal to [`assemble`] of [`compose`]'s layer.
@@ -67,19 +68,21 @@ pub fn compose_layers(
     let vt = v.transpose();
     (0..layers)
         .map(|l| {
-            let group = |first: usize, n: usize| {
-                let xr = x.clone().narrow(0, BLOCKS_PER_LAYER * l + first, n);
-                compose_rows(xr, gm.clone(), &u, &vt)
-            };
+            // The layer's 12 blocks at once, then cut into its four groups: a cut's backward
+            // zero-fills only this layer's `[12, w, w]`.
+            let xr = x.clone().narrow(0, BLOCKS_PER_LAYER * l, BLOCKS_PER_LAYER);
+            let blocks = compose_rows(xr, gm.clone(), &u, &vt);
+            let group = |first: usize, n: usize| blocks.clone().narrow(0, first, n);
             let qkv = group(0, 3).reshape([3 * w, w]);
             let o = group(3, 1).reshape([w, w]);
             let fc1 = group(4, 4).reshape([4 * w, w]);
             let fc2 = group(8, 4); // [4, a, b]
             let (proj, fc2) = match orientation {
                 // blocks are [inner, residual]: proj = o^T, fc2[b, j w + a] = block_j[a, b]
-                Orientation::Residual => {
-                    (o.transpose(), fc2.permute([2, 0, 1]).reshape([w, 4 * w]))
-                }
+                Orientation::Residual => (
+                    o.transpose(),
+                    fc2.permute([2, 0, 1]).reshape([w, 4 * w]),
+                ),
                 // blocks are [residual, inner] slices of fc2's columns
                 Orientation::Raw => (o, fc2.permute([1, 0, 2]).reshape([w, 4 * w])),
             };
