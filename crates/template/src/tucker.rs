@@ -79,10 +79,9 @@ pub fn compose_layers(
             let fc2 = group(8, 4); // [4, a, b]
             let (proj, fc2) = match orientation {
                 // blocks are [inner, residual]: proj = o^T, fc2[b, j w + a] = block_j[a, b]
-                Orientation::Residual => (
-                    o.transpose(),
-                    fc2.permute([2, 0, 1]).reshape([w, 4 * w]),
-                ),
+                Orientation::Residual => {
+                    (o.transpose(), fc2.permute([2, 0, 1]).reshape([w, 4 * w]))
+                }
                 // blocks are [residual, inner] slices of fc2's columns
                 Orientation::Raw => (o, fc2.permute([1, 0, 2]).reshape([w, 4 * w])),
             };
