@@ -22,6 +22,7 @@ pub mod names;
 pub mod pos_embed;
 pub mod tensor_file;
 pub mod timm_archs;
+pub mod timm_config;
 pub mod width;
 
 pub use blocks::DenseBlocks;
