@@ -57,6 +57,9 @@ impl Mae {
     /// Fresh encoder (seed `run.seed`) and decoder (a seed derived from it).
     pub fn new(cfg: &PretrainConfig, device: &Device) -> Result<Self, TrainError> {
         let v = &cfg.vit;
+        let invalid = |e: &dyn std::fmt::Display| TrainError::Invalid(format!("MAE encoder: {e}"));
+        sweet_vit::pos_embed::check_dim(v.embed_dim).map_err(|e| invalid(&e))?;
+        cfg.decoder.validate().map_err(|e| invalid(&e))?;
         let encoder = generated_vit(&cfg.generator, v, cfg.run.seed, device)
             .map_err(|e| TrainError::Invalid(e.to_string()))?
             .with_sincos_pos_embed();
