@@ -1,27 +1,12 @@
 //! End-to-end tests of the real `sweet` binary on tiny generated datasets in temp folders.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
+mod common;
+use common::{sweet, sweet_json, tensors};
 use safetensors::SafeTensors;
+
+use std::path::{Path, PathBuf};
+
 use serde_json::Value;
-
-fn sweet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sweet"))
-        .args(args)
-        .env("RAYON_NUM_THREADS", "2")
-        .output()
-        .expect("binary runs")
-}
-
-/// Runs and expects success; returns the last stdout line parsed as JSON (`--json`).
-fn sweet_json(args: &[&str]) -> Value {
-    let out = sweet(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "sweet {args:?} failed:\n{stderr}");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.lines().last().expect("a result line")).expect("JSON result")
-}
 
 /// A learnable 10-class set of 1x16x16 images: class k is a uniform grey level 20 + 22 k with
 /// seeded noise. (Position-coded toys, like a bright square whose cell is the class, are not
@@ -51,18 +36,6 @@ fn tiny_mnist(dir: &Path) -> PathBuf {
     sweet_data::write_idx(&toy(320, 1), &data, "train", true).unwrap();
     sweet_data::write_idx(&toy(80, 2), &data, "t10k", false).unwrap();
     data
-}
-
-fn tensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<u8>)> {
-    let bytes = std::fs::read(path).unwrap();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let mut v: Vec<_> = st
-        .tensors()
-        .into_iter()
-        .map(|(k, t)| (k, t.shape().to_vec(), t.data().to_vec()))
-        .collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
 }
 
 const TINY: &[&str] = &[

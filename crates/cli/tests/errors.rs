@@ -1,26 +1,13 @@
 //! Inputs that once panicked (or were silently wrong) are errors that name the flag, file or
 //! variable and say what to do, raised before any work is done or anything is written.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
+mod common;
+use common::{sweet_env, sweet_json};
 use safetensors::SafeTensors;
+
+use std::path::{Path, PathBuf};
+
 use serde_json::Value;
-
-fn sweet_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sweet"));
-    cmd.args(args)
-        .env("RAYON_NUM_THREADS", "2")
-        .env_remove("BURN_DEVICE");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("binary runs")
-}
-
-fn sweet(args: &[&str]) -> Output {
-    sweet_env(args, &[])
-}
 
 /// Runs and expects failure; returns stderr, which must contain every one of `words`.
 fn fails(args: &[&str], words: &[&str]) -> String {
@@ -39,15 +26,6 @@ fn fails_env(args: &[&str], env: &[(&str, &str)], words: &[&str]) -> String {
         assert!(err.contains(w), "sweet {args:?}: no {w:?} in:\n{err}");
     }
     err
-}
-
-/// Runs and expects success; returns the last stdout line parsed as JSON (`--json`).
-fn sweet_json(args: &[&str]) -> Value {
-    let out = sweet(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "sweet {args:?} failed:\n{stderr}");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.lines().last().expect("a result line")).expect("JSON result")
 }
 
 /// 64 train / 40 test 1x16x16 images with 10 classes, as MNIST IDX files.

@@ -3,24 +3,10 @@
 //! it too (sin-cos table for a 2x3 grid). Before `img_size` became `[h, w]` such data panicked
 //! inside the model (it assumed H = W).
 
-use std::process::Command;
+mod common;
+use common::sweet_json;
 
 use serde_json::Value;
-
-fn sweet_json(args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_sweet"))
-        .args(args)
-        .env("RAYON_NUM_THREADS", "2")
-        .output()
-        .expect("binary runs");
-    assert!(
-        out.status.success(),
-        "sweet {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.lines().last().expect("a result line")).expect("JSON result")
-}
 
 #[test]
 fn non_square_images_train_evaluate_predict_and_pretrain() {

@@ -1,24 +1,11 @@
 //! End-to-end tests of `sweet pretrain` on a tiny generated dataset.
 
+mod common;
+use common::{sweet_json, tensors};
+
 use std::path::Path;
-use std::process::Command;
 
-use safetensors::SafeTensors;
 use serde_json::Value;
-
-fn sweet_json(args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_sweet"))
-        .args(args)
-        .output()
-        .expect("binary runs");
-    assert!(
-        out.status.success(),
-        "sweet {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.lines().last().expect("a result line")).expect("JSON result")
-}
 
 /// 96 train / 32 test 1x16x16 images; `relabel` overwrites every label (images unchanged).
 fn data(dir: &Path, relabel: Option<u32>) -> String {
@@ -32,18 +19,6 @@ fn data(dir: &Path, relabel: Option<u32>) -> String {
         sweet_data::write_idx(&set, &d, prefix, false).unwrap();
     }
     d.to_str().unwrap().to_string()
-}
-
-fn tensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<u8>)> {
-    let bytes = std::fs::read(path).unwrap();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let mut v: Vec<_> = st
-        .tensors()
-        .into_iter()
-        .map(|(k, t)| (k, t.shape().to_vec(), t.data().to_vec()))
-        .collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
 }
 
 fn args<'a>(data: &'a str, out: &'a str, epochs: &'a str, sws: &'a str) -> Vec<&'a str> {

@@ -1,24 +1,12 @@
 //! `sweet pretrain` learns: a short MAE pre-training of a template on tiny generated IDX data
 //! lowers its test loss (fixed masks, full template) by a margin well above this setup's noise.
 
+mod common;
+use common::sweet_json;
+
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
-
-fn sweet_json(args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_sweet"))
-        .args(args)
-        .output()
-        .expect("binary runs");
-    assert!(
-        out.status.success(),
-        "sweet {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.lines().last().expect("a result line")).expect("JSON result")
-}
 
 /// 256 train / 32 test 1x16x16 images of 2 classes: a 6x6 bright square in the top-left or
 /// the top-right quarter, on noise (so which patches hold structure depends on the image).

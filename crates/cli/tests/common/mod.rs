@@ -1,0 +1,48 @@
+//! What every end-to-end test of the `sweet` binary needs: run it (2 threads, no inherited
+//! `BURN_DEVICE`), read its `--json` result, read the tensors of a file it wrote.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use safetensors::SafeTensors;
+use serde_json::Value;
+
+/// Runs the binary with `args` and extra environment variables.
+pub fn sweet_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sweet"));
+    cmd.args(args)
+        .env("RAYON_NUM_THREADS", "2")
+        .env_remove("BURN_DEVICE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("binary runs")
+}
+
+pub fn sweet(args: &[&str]) -> Output {
+    sweet_env(args, &[])
+}
+
+/// Runs and expects success; returns the last stdout line parsed as JSON (`--json`).
+pub fn sweet_json(args: &[&str]) -> Value {
+    let out = sweet(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "sweet {args:?} failed:\n{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().expect("a result line")).expect("JSON result")
+}
+
+/// Every tensor of a safetensors file: (key, shape, raw bytes), sorted by key.
+pub fn tensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let mut v: Vec<_> = st
+        .tensors()
+        .into_iter()
+        .map(|(k, t)| (k, t.shape().to_vec(), t.data().to_vec()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
