@@ -19,7 +19,7 @@ use sweet_mae::decoder::{DecoderConfig, MaeDecoder};
 use sweet_mae::grid::write_reconstruction_grid;
 use sweet_mae::masking::{random_masking, MaskPlan};
 use sweet_mae::model::mae_forward;
-use sweet_template::{generated_vit, Generator, GeneratorConfig, SwsDraw};
+use sweet_template::{generated_vit, Generator, GeneratorConfig, SwsDraw, TemplateConfig};
 use sweet_vit::{Vit, VitConfig};
 
 use crate::batch::batch_tensors;
@@ -34,7 +34,9 @@ pub struct PretrainConfig {
     /// The encoder (num_classes 0).
     pub vit: VitConfig,
     /// What produces the encoder's block weights: a template (SWEET) or dense weights
-    /// (`--dense`, the direct pre-training baseline).
+    /// (`--dense`, the direct pre-training baseline). Run files written before generators
+    /// existed hold `"template": {TemplateConfig}` or `"template": null` instead; both read.
+    #[serde(alias = "template", deserialize_with = "generator_or_template")]
     pub generator: GeneratorConfig,
     pub decoder: DecoderConfig,
     pub mask_ratio: f64,
@@ -43,6 +45,24 @@ pub struct PretrainConfig {
     pub run: LoopConfig,
     /// Test images scored each epoch (with fixed masks).
     pub eval_images: usize,
+}
+
+/// Reads a [`GeneratorConfig`], or the older form: a bare `TemplateConfig` (a Tucker template)
+/// or `null` (dense).
+fn generator_or_template<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<GeneratorConfig, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Generator(GeneratorConfig),
+        Template(Option<TemplateConfig>),
+    }
+    Ok(match Stored::deserialize(d)? {
+        Stored::Generator(g) => g,
+        Stored::Template(Some(t)) => GeneratorConfig::Tucker(t),
+        Stored::Template(None) => GeneratorConfig::Dense,
+    })
 }
 
 /// The MAE of any generator: an encoder whose block weights the generator produces every

@@ -55,3 +55,26 @@ fn max_steps_is_written_only_when_set_and_stop_after_never() {
     assert_eq!(back.train.run.max_steps, Some(300));
     assert_eq!(back.train.run.stop_after, None);
 }
+
+/// `sweet pretrain` of commit 4623fe2 (before generators): `"template": {...}` and
+/// `"template": null`.
+const PRETRAIN_OLD_TEMPLATE: &str = include_str!("fixtures/pretrain_4623fe2_template.json");
+const PRETRAIN_OLD_DENSE: &str = include_str!("fixtures/pretrain_4623fe2_dense.json");
+
+#[test]
+fn pretrain_json_from_before_generators_still_reads() {
+    let run: PretrainRun = serde_json::from_str(PRETRAIN_OLD_TEMPLATE).unwrap();
+    let GeneratorConfig::Tucker(t) = &run.pretrain.generator else {
+        panic!("a template run: {:?}", run.pretrain.generator);
+    };
+    assert_eq!(t.ranks, [4, 16, 16]);
+    assert_eq!(t.sws, sweet_template::SwsMode::Nested);
+    // written back in today's form, which reads again to the same config
+    let text = serde_json::to_string(&run).unwrap();
+    assert!(text.contains(r#""generator":{"kind":"tucker""#), "{text}");
+    let back: PretrainRun = serde_json::from_str(&text).unwrap();
+    assert_eq!(back.pretrain, run.pretrain);
+
+    let run: PretrainRun = serde_json::from_str(PRETRAIN_OLD_DENSE).unwrap();
+    assert_eq!(run.pretrain.generator, GeneratorConfig::Dense);
+}
