@@ -217,10 +217,11 @@ impl VitConfig {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn tiny() -> VitConfig {
+    /// A small valid architecture (also used by `timm_config`'s tests).
+    pub(crate) fn tiny() -> VitConfig {
         VitConfig {
             img_size: 16.into(),
             patch_size: 4,

@@ -425,19 +425,7 @@ impl TimmConfig {
 mod tests {
     use super::*;
 
-    fn tiny() -> VitConfig {
-        VitConfig {
-            img_size: 16.into(),
-            patch_size: 4,
-            in_chans: 3,
-            embed_dim: 32,
-            depth: 2,
-            num_heads: 2,
-            mlp_ratio: 4.0,
-            num_classes: 5,
-            global_pool: GlobalPool::Token,
-        }
-    }
+    use crate::config::tests::tiny;
 
     #[test]
     fn timm_config_round_trips_the_architecture() {
