@@ -80,14 +80,8 @@ pub fn load<M: Module>(
     opt: &mut AdamW,
 ) -> Result<(M, Progress), CheckpointError> {
     let file = tensor_file::read(path)?;
-    file.expect_format(path, CHECKPOINT_FORMAT)?;
+    file.expect_format_version(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSIONS)?;
     let bad = |why: String| CheckpointError::Invalid(path.display().to_string(), why);
-    let version = file.metadata.get(VERSION_KEY);
-    if !version.is_some_and(|v| CHECKPOINT_VERSIONS.contains(&v.as_str())) {
-        return Err(bad(format!(
-            "{VERSION_KEY} is {version:?}; this build understands {CHECKPOINT_VERSIONS:?}"
-        )));
-    }
     let mut params = BTreeMap::new();
     let mut exp_avg = BTreeMap::new();
     let mut exp_avg_sq = BTreeMap::new();
