@@ -47,6 +47,35 @@ pub struct PretrainConfig {
     pub eval_images: usize,
 }
 
+/// The MAE encoder's width must be a positive multiple of 4 for its 2-D sin-cos position table;
+/// the error names the nearest widths that the head count also divides. (Checked by
+/// [`Mae::new`], and by the CLI before it reads any data.)
+pub fn check_encoder_width(width: usize, heads: usize) -> Result<(), TrainError> {
+    if sweet_vit::pos_embed::check_dim(width).is_ok() {
+        return Ok(());
+    }
+    let step = if heads > 0 { lcm(4, heads) } else { 4 };
+    let below = width / step * step;
+    let above = below + step;
+    let nearest = if below > 0 {
+        format!("{below} or {above}")
+    } else {
+        above.to_string()
+    };
+    Err(TrainError::Invalid(format!(
+        "--width {width} is not a multiple of 4, which the 2-D sin-cos position embedding needs (a quarter of the width per axis and sin/cos); nearest valid widths{}: {nearest}",
+        if step > 4 { format!(" with --heads {heads}") } else { String::new() }
+    )))
+}
+
+fn lcm(a: usize, b: usize) -> usize {
+    let (mut x, mut y) = (a, b);
+    while y != 0 {
+        (x, y) = (y, x % y);
+    }
+    a / x * b
+}
+
 /// Reads a [`GeneratorConfig`], or the older form: a bare `TemplateConfig` (a Tucker template)
 /// or `null` (dense).
 fn generator_or_template<'de, D: serde::Deserializer<'de>>(
@@ -78,7 +107,7 @@ impl Mae {
     pub fn new(cfg: &PretrainConfig, device: &Device) -> Result<Self, TrainError> {
         let v = &cfg.vit;
         let invalid = |e: &dyn std::fmt::Display| TrainError::Invalid(format!("MAE encoder: {e}"));
-        sweet_vit::pos_embed::check_dim(v.embed_dim).map_err(|e| invalid(&e))?;
+        check_encoder_width(v.embed_dim, v.num_heads)?;
         cfg.decoder.validate().map_err(|e| invalid(&e))?;
         let encoder = generated_vit(&cfg.generator, v, cfg.run.seed, device)
             .map_err(|e| TrainError::Invalid(e.to_string()))?

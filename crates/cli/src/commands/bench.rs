@@ -228,7 +228,7 @@ fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
         num_classes: 0,
         global_pool: Default::default(),
     };
-    super::pretrain::check_width(a.width, a.heads)?;
+    sweet_train::pretrain::check_encoder_width(a.width, a.heads)?;
     vit.validate().context("invalid architecture")?;
     let tcfg = sweet_template::TemplateConfig {
         ranks: [

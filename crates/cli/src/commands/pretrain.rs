@@ -176,34 +176,6 @@ fn fresh(a: &Args, chans: usize, img: sweet_vit::ImgSize) -> anyhow::Result<Pret
     })
 }
 
-/// `--width` must be a positive multiple of 4 for MAE's 2-D sin-cos position table; the error
-/// names the nearest widths that `--heads` also divides.
-pub fn check_width(width: usize, heads: usize) -> anyhow::Result<()> {
-    if sweet_mae::pos_embed::check_dim(width).is_ok() {
-        return Ok(());
-    }
-    let step = if heads > 0 { lcm(4, heads) } else { 4 };
-    let below = width / step * step;
-    let above = below + step;
-    let nearest = if below > 0 {
-        format!("{below} or {above}")
-    } else {
-        above.to_string()
-    };
-    bail!(
-        "--width {width} is not a multiple of 4, which the 2-D sin-cos position embedding needs (a quarter of the width per axis and sin/cos); nearest valid widths{}: {nearest}",
-        if step > 4 { format!(" with --heads {heads}") } else { String::new() }
-    )
-}
-
-fn lcm(a: usize, b: usize) -> usize {
-    let (mut x, mut y) = (a, b);
-    while y != 0 {
-        (x, y) = (y, x % y);
-    }
-    a / x * b
-}
-
 /// Runs `sweet pretrain`; `given` names the flags typed on the command line.
 pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -212,7 +184,7 @@ pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
         super::read_run(&a.out, RUN_FILE)?
     } else {
         refuse_existing_run(&a.out)?;
-        check_width(a.width, a.heads)?;
+        sweet_train::pretrain::check_encoder_width(a.width, a.heads)?;
         let train = a.data.open(Split::Train)?;
         fresh(
             &a,
