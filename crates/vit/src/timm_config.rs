@@ -351,6 +351,12 @@ impl TryFrom<RawTimmConfig> for TimmConfig {
             None => arch.img_size.into(),
         };
         pretrained_cfg.input_size = [in_chans, img_size.h, img_size.w];
+        let (means, stds) = (pretrained_cfg.mean.len(), pretrained_cfg.std.len());
+        if means != in_chans || stds != in_chans {
+            return Err(format!(
+                "pretrained_cfg mean has {means} and std {stds} values: the model takes {in_chans} channels, one of each per channel"
+            ));
+        }
 
         let model_args = ModelArgs {
             img_size,

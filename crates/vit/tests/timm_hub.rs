@@ -173,6 +173,22 @@ fn read_err(json: &str) -> String {
 }
 
 #[test]
+fn normalization_that_does_not_fit_the_channels_is_an_error() {
+    // the avg fixture takes 3 channels
+    let msg = read_err(&edited(|v| {
+        v["pretrained_cfg"]["mean"] = serde_json::json!([0.5, 0.5])
+    }));
+    assert!(
+        msg.contains("mean has 2") && msg.contains("3 channels"),
+        "{msg}"
+    );
+    let msg = read_err(&edited(|v| {
+        v["pretrained_cfg"]["std"] = serde_json::json!([0.5])
+    }));
+    assert!(msg.contains("std 1") && msg.contains("3 channels"), "{msg}");
+}
+
+#[test]
 fn missing_mean_is_an_error_naming_it() {
     let msg = read_err(&edited(|v| {
         v["pretrained_cfg"].as_object_mut().unwrap().remove("mean");

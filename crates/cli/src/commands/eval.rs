@@ -36,11 +36,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let (model, cfg) = checkpoint::load_model(&a.model, &device)?;
     let [c, h, w] = cfg.pretrained_cfg.input_size;
     let p = &cfg.pretrained_cfg;
-    anyhow::ensure!(
-        p.mean.len() == c && p.std.len() == c,
-        "{}: config.json mean/std need {c} values",
-        a.model.display()
-    );
     let mut test = a.data.open(Split::Test)?;
     if (test.channels, test.height, test.width) != (c, h, w) {
         bail!(
