@@ -140,11 +140,6 @@ impl MaeDecoder {
         self.mask_token.dims()[2]
     }
 
-    /// Encoder width D the decoder was made for.
-    pub fn encoder_width(&self) -> usize {
-        self.decoder_embed.weight.dims()[1]
-    }
-
     /// MAE's `forward_decoder`: latent `[B, 1 + keep, w]` (class token first, as the encoder
     /// returns it) -> pixel predictions `[B, N, p*p*C]` for every patch in original order
     /// (class token dropped). A narrower latent (`w < D`: channel SWS, or a narrower target

@@ -132,10 +132,6 @@ impl<G: Module> Vit<G> {
         self.cls_token.dims()[2]
     }
 
-    pub fn depth(&self) -> usize {
-        self.blocks.len()
-    }
-
     /// Replaces the position table by MAE's fixed sin-cos table, frozen (no gradient, never
     /// updated, recomputed for other grids and widths).
     pub fn with_sincos_pos_embed(mut self) -> Self {
