@@ -72,7 +72,7 @@ pub fn run_epochs<T: Task>(
         warmup_steps: (cfg.warmup_epochs * batches as f64).round() as usize,
         total_steps,
     };
-    let mut opt = AdamW::new(cfg.optimizer.clone());
+    let mut opt = AdamW::new(cfg.optimizer.clone()).with_groups(task.param_groups());
     let checkpoint = out.join(CHECKPOINT_FILE);
     let metrics_path = out.join(METRICS_FILE);
     let (mut model, mut progress) = open_run(out, resume, model, &mut opt)?;

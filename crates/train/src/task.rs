@@ -77,6 +77,12 @@ pub trait Task {
     /// updated model, e.g. to update an EMA of the weights. Nothing by default.
     fn after_step(&mut self, _model: &Self::Model, _step: usize) {}
 
+    /// The optimizer's parameter groups (per-key lr scale and weight-decay rule): timm's rule
+    /// by default; fine-tuning sets layer-wise lr decay, scaler learning exempts the scalers.
+    fn param_groups(&self) -> crate::param_groups::ParamGroups {
+        crate::param_groups::ParamGroups::timm()
+    }
+
     /// Evaluates `model` and builds the record of the epoch whose training `totals` gives.
     fn end_epoch(
         &mut self,
