@@ -1,12 +1,20 @@
 //! The template file, `template.safetensors`: G (`template`), the pre-training scalers
-//! (`scalers.depth`, `scalers.inner`, `scalers.residual`) and the non-templated parameters under
-//! timm's keys; the [`TemplateConfig`] and a format name/version in the metadata.
+//! (`scalers.depth`, `scalers.inner`, `scalers.residual`), the non-templated parameters under
+//! timm's keys and the MAE decoder under `decoder.*` (scaler learning reuses it); in the
+//! metadata the [`TemplateConfig`] (SWS mode included), the [`Provenance`] (the pre-training
+//! data set's name and mean/std, which every model initialized from it records in its
+//! `config.json`, and the pre-training settings), a SHA-256 of G, and a format name/version.
+//!
+//! Format 1 (before initialization existed) held neither decoder nor provenance: reading one
+//! is an error that says to pre-train again.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::prelude::*;
-use sweet_vit::names::{load_named, named_tensors};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sweet_vit::names::{load_named, named_tensors, HostTensor};
 use sweet_vit::tensor_file::{self, TensorFileError, FORMAT_KEY, VERSION_KEY};
 use sweet_vit::PosEmbedKind;
 
@@ -14,13 +22,45 @@ use crate::config::TemplateConfig;
 use crate::TemplatedVit;
 
 pub const TEMPLATE_FORMAT: &str = "sweet.template";
-pub const TEMPLATE_FORMAT_VERSION: &str = "1";
+pub const TEMPLATE_FORMAT_VERSION: &str = "2";
 pub const TEMPLATE_FILE: &str = "template.safetensors";
 const CONFIG_KEY: &str = "template_config";
+const PROVENANCE_KEY: &str = "provenance";
+const HASH_KEY: &str = "template_sha256";
+/// The key prefix of the MAE decoder's tensors.
+pub const DECODER_PREFIX: &str = "decoder.";
 /// Metadata key saying what the position table is: `sincos` (MAE's fixed table, recomputed
-/// for other grids and widths; files written before the key existed all hold one) or
-/// `learned`.
+/// for other grids and widths) or `learned`.
 const POS_EMBED_KEY: &str = "pos_embed";
+
+/// Where and how a template was pre-trained.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The pre-training data set (e.g. `fashion-mnist`).
+    pub data: String,
+    /// Its per-channel normalization `[C]`, recorded in every initialized model's config.
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+    /// The pre-training run file (`pretrain.json`: data, generator and SWS mode, decoder,
+    /// mask ratio, optimizer and schedule), as JSON.
+    pub pretraining: serde_json::Value,
+    /// Seconds the pre-training took (its epochs' wall-clock sum, over every invocation).
+    pub pretrain_seconds: f64,
+    /// Optimizer steps of the pre-training.
+    pub pretrain_steps: usize,
+}
+
+/// A template file read back.
+pub struct TemplateFile {
+    /// G, the pre-training scalers and the ViT parts.
+    pub model: TemplatedVit,
+    pub cfg: TemplateConfig,
+    pub provenance: Provenance,
+    /// SHA-256 of G (hex), checked against the file's record when read.
+    pub template_sha256: String,
+    /// The MAE decoder's tensors under the decoder's own keys (prefix removed).
+    pub decoder: BTreeMap<String, HostTensor>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateFileError {
@@ -30,17 +70,46 @@ pub enum TemplateFileError {
     Invalid { path: String, reason: String },
 }
 
-/// Writes the template, its scalers and the non-templated parameters, atomically.
-/// `model` is any ViT with the template's keys (`Vit<Tucker>`, or a pre-training's
-/// `Vit<Generator>` holding a template: enum variants add no key segment).
+/// SHA-256 (hex) of G `[r1, r2, r3]`: its shape, then its f32 values little-endian.
+pub fn template_hash(g: &HostTensor) -> String {
+    let mut h = Sha256::new();
+    for d in &g.shape {
+        h.update((*d as u64).to_le_bytes());
+    }
+    for v in &g.values {
+        h.update(v.to_le_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes the template, its scalers, the non-templated parameters and the MAE `decoder`'s
+/// tensors (its own keys; stored under `decoder.`), atomically. `model` is any ViT with the
+/// template's keys (`Vit<Tucker>`, or a pre-training's `Vit<Generator>` holding a template:
+/// enum variants add no key segment).
 pub fn save<G: burn::module::Module>(
     path: &Path,
     model: &sweet_vit::Vit<G>,
     cfg: &TemplateConfig,
+    provenance: &Provenance,
+    decoder: &[(String, HostTensor)],
 ) -> Result<(), TemplateFileError>
 where
     sweet_vit::Vit<G>: burn::module::Module,
 {
+    let mut tensors = named_tensors(model);
+    let g = tensors
+        .iter()
+        .find(|(k, _)| k == "template")
+        .map(|(_, t)| template_hash(t))
+        .ok_or_else(|| TemplateFileError::Invalid {
+            path: path.display().to_string(),
+            reason: "the model holds no template".into(),
+        })?;
+    tensors.extend(
+        decoder
+            .iter()
+            .map(|(k, t)| (format!("{DECODER_PREFIX}{k}"), t.clone())),
+    );
     let meta = BTreeMap::from([
         (FORMAT_KEY.to_string(), TEMPLATE_FORMAT.to_string()),
         (VERSION_KEY.to_string(), TEMPLATE_FORMAT_VERSION.to_string()),
@@ -48,6 +117,11 @@ where
             CONFIG_KEY.to_string(),
             serde_json::to_string(cfg).expect("serializable"),
         ),
+        (
+            PROVENANCE_KEY.to_string(),
+            serde_json::to_string(provenance).expect("serializable"),
+        ),
+        (HASH_KEY.to_string(), g),
         (
             POS_EMBED_KEY.to_string(),
             match model.pos_kind {
@@ -57,31 +131,66 @@ where
             .to_string(),
         ),
     ]);
-    Ok(tensor_file::write(path, &named_tensors(model), &meta)?)
+    Ok(tensor_file::write(path, &tensors, &meta)?)
 }
 
-/// Reads a template file back into a model on `device`, with its configuration.
-pub fn load(
-    path: &Path,
-    device: &Device,
-) -> Result<(TemplatedVit, TemplateConfig), TemplateFileError> {
+/// Reads a template file back onto `device`: the model, its configuration, provenance and
+/// decoder tensors. Format 1 files, a G whose hash differs from the recorded one, and missing
+/// metadata are errors naming the file.
+pub fn load(path: &Path, device: &Device) -> Result<TemplateFile, TemplateFileError> {
     let file = tensor_file::read(path)?;
-    file.expect_format_version(path, TEMPLATE_FORMAT, &[TEMPLATE_FORMAT_VERSION])?;
     let bad = |reason: String| TemplateFileError::Invalid {
         path: path.display().to_string(),
         reason,
     };
-    let cfg_json = file
-        .metadata
-        .get(CONFIG_KEY)
-        .ok_or_else(|| bad(format!("no {CONFIG_KEY} in the metadata")))?;
-    let cfg: TemplateConfig = serde_json::from_str(cfg_json).map_err(|e| bad(e.to_string()))?;
+    if file.metadata.get(FORMAT_KEY).map(String::as_str) == Some(TEMPLATE_FORMAT)
+        && file.metadata.get(VERSION_KEY).map(String::as_str) == Some("1")
+    {
+        return Err(bad(
+            "a template of format_version 1 (written before initialization existed) holds              neither the MAE decoder nor the data normalization that `sweet init sweet` needs:              pre-train it again with this sweet (`sweet pretrain ...`)"
+                .into(),
+        ));
+    }
+    file.expect_format_version(path, TEMPLATE_FORMAT, &[TEMPLATE_FORMAT_VERSION])?;
+    let meta = |key: &str| {
+        file.metadata
+            .get(key)
+            .ok_or_else(|| bad(format!("no {key} in the metadata")))
+    };
+    let cfg: TemplateConfig =
+        serde_json::from_str(meta(CONFIG_KEY)?).map_err(|e| bad(e.to_string()))?;
+    let provenance: Provenance =
+        serde_json::from_str(meta(PROVENANCE_KEY)?).map_err(|e| bad(e.to_string()))?;
+    let recorded = meta(HASH_KEY)?.clone();
+    let mut encoder = BTreeMap::new();
+    let mut decoder = BTreeMap::new();
+    for (k, t) in file.tensors {
+        match k.strip_prefix(DECODER_PREFIX) {
+            Some(d) => decoder.insert(d.to_string(), t),
+            None => encoder.insert(k, t),
+        };
+    }
+    let g = encoder
+        .get("template")
+        .ok_or_else(|| bad("no tensor `template` (G)".into()))?;
+    let template_sha256 = template_hash(g);
+    if template_sha256 != recorded {
+        return Err(bad(format!(
+            "G's SHA-256 is {template_sha256}, the file records {recorded}: the file is damaged"
+        )));
+    }
     let model = crate::templated_vit(&cfg, 0, device).map_err(|e| bad(e.to_string()))?;
-    let model = load_named(model, &file.tensors).map_err(|e| bad(e.to_string()))?;
+    let model = load_named(model, &encoder).map_err(|e| bad(e.to_string()))?;
     let model = match file.metadata.get(POS_EMBED_KEY).map(String::as_str) {
         None | Some("sincos") => model.with_sincos_pos_embed(),
         Some("learned") => model,
         Some(other) => return Err(bad(format!("unknown {POS_EMBED_KEY} kind {other:?}"))),
     };
-    Ok((model, cfg))
+    Ok(TemplateFile {
+        model,
+        cfg,
+        provenance,
+        template_sha256,
+        decoder,
+    })
 }

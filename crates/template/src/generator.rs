@@ -51,26 +51,31 @@ impl Scalers {
     /// Every layer's weights composed from `g` `[r1, r2, r3]` and these scalers under `draw`:
     /// nested keeps the leading `k2 x k3` fibres (rescaled by `sqrt(r2 r3 / (k2 k3))`), fibre
     /// scales them, channels keeps the first `w` rows of U and V (weights of width w).
+    ///
+    /// Scalers with fewer columns than G has fibres (U `[D, k2]`, V `[D, k3]`, `k2 <= r2`,
+    /// `k3 <= r3`: the `ranks` width rule of initialization) compose with G's leading `k2 x k3`
+    /// fibres rescaled exactly as nested SWS does, so such a model is what nested SWS trained;
+    /// a draw then acts within those fibres.
     pub fn layers(
         &self,
         g: Tensor<3>,
         draw: &SwsDraw,
         orientation: Orientation,
     ) -> Vec<LayerWeights> {
-        let [_, r2, r3] = g.dims();
         let (x, u, v) = (self.depth.val(), self.inner.val(), self.residual.val());
+        let g = leading_fibres(g, u.dims()[1], v.dims()[1]);
+        let [_, r2, r3] = g.dims();
         match draw {
             SwsDraw::Full => compose_layers(g, x, u, v, orientation),
             SwsDraw::Nested { k2, k3 } => {
                 let (k2, k3) = ((*k2).min(r2), (*k3).min(r3));
-                let scale = ((r2 * r3) as f64 / (k2 * k3) as f64).sqrt();
-                let g = g.narrow(1, 0, k2).narrow(2, 0, k3) * scale;
+                let g = leading_fibres(g, k2, k3);
                 compose_layers(g, x, u.narrow(1, 0, k2), v.narrow(1, 0, k3), orientation)
             }
             SwsDraw::Fibre { s2, s3 } => {
                 let device = u.device();
                 let s = |s: &[f32], r: usize| {
-                    Tensor::<1>::from_data(TensorData::new(s.to_vec(), [r]), &device)
+                    Tensor::<1>::from_data(TensorData::new(s[..r].to_vec(), [r]), &device)
                         .reshape([1, r])
                 };
                 compose_layers(g, x, u * s(s2, r2), v * s(s3, r3), orientation)
@@ -82,6 +87,18 @@ impl Scalers {
             }
         }
     }
+}
+
+/// G's leading `k2 x k3` fibres of modes 2 and 3, rescaled by `sqrt(r2 r3 / (k2 k3))` (nested
+/// SWS's rule); G itself when `k2 = r2` and `k3 = r3`. `[r1, r2, r3]` -> `[r1, k2, k3]`.
+pub fn leading_fibres(g: Tensor<3>, k2: usize, k3: usize) -> Tensor<3> {
+    let [_, r2, r3] = g.dims();
+    let (k2, k3) = (k2.min(r2), k3.min(r3));
+    if (k2, k3) == (r2, r3) {
+        return g;
+    }
+    let scale = ((r2 * r3) as f64 / (k2 * k3) as f64).sqrt();
+    g.narrow(1, 0, k2).narrow(2, 0, k3) * scale
 }
 
 /// The SWEET generator of one size: the template G and that size's scalers.

@@ -18,6 +18,7 @@ pub mod config;
 pub mod factors;
 pub mod file;
 pub mod generator;
+pub mod init;
 pub mod sws;
 pub mod tucker;
 
@@ -25,6 +26,7 @@ pub use config::{Orientation, TemplateConfig, TemplateError};
 pub use generator::{
     generated_vit, templated_vit, Generator, GeneratorConfig, Scalers, SharedTemplate, Tucker,
 };
+pub use init::{init_from_template, target_config, target_heads, InitError, WidthRule};
 pub use sws::{SwsDraw, SwsMode};
 
 /// A ViT whose attention and MLP weights the Tucker template composes at every forward.

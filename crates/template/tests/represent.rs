@@ -151,10 +151,33 @@ fn template_file_round_trips() {
     let (templated, tcfg) = fitted(&vit, Orientation::Residual, &device);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(file::TEMPLATE_FILE);
-    file::save(&path, &templated, &tcfg).unwrap();
-    let (back, back_cfg) = file::load(&path, &device).unwrap();
-    assert_eq!(back_cfg, tcfg);
-    assert_eq!(named_tensors(&back), named_tensors(&templated));
+    let provenance = file::Provenance {
+        data: "fashion-mnist".into(),
+        mean: vec![0.28; 3],
+        std: vec![0.35; 3],
+        pretraining: serde_json::json!({"epochs": 20}),
+        pretrain_seconds: 12.5,
+        pretrain_steps: 40,
+    };
+    let decoder = vec![(
+        "decoder_embed.weight".to_string(),
+        sweet_vit::names::HostTensor {
+            shape: vec![2, 3],
+            values: vec![1., 2., 3., 4., 5., 6.],
+        },
+    )];
+    file::save(&path, &templated, &tcfg, &provenance, &decoder).unwrap();
+    let back = file::load(&path, &device).unwrap();
+    assert_eq!(back.cfg, tcfg);
+    assert_eq!(back.provenance, provenance);
+    assert_eq!(named_tensors(&back.model), named_tensors(&templated));
+    assert_eq!(
+        back.decoder.into_iter().collect::<Vec<_>>(),
+        decoder,
+        "decoder tensors come back under their own keys"
+    );
+    let g = sweet_vit::names::HostTensor::from_tensor(&templated.generator.template.val());
+    assert_eq!(back.template_sha256, file::template_hash(&g));
     // a model file is not a template file
     let model_dir = dir.path().join("m");
     sweet_vit::checkpoint::save_model(&vit, &cfg(), vec![0.5; 3], vec![0.5; 3], &model_dir)

@@ -32,3 +32,22 @@ pub fn truncate_jsonl(path: &Path, epochs: usize) -> std::io::Result<()> {
     }
     sweet_vit::tensor_file::atomic_write(path, out.as_bytes()).map_err(std::io::Error::other)
 }
+
+/// Reads every line of a metrics file as `T`; a missing file is no lines. A line that does not
+/// parse is an error naming the file and line.
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> std::io::Result<Vec<T>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| {
+                std::io::Error::other(format!("{} line {}: {e}", path.display(), i + 1))
+            })
+        })
+        .collect()
+}

@@ -4,17 +4,16 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use burn::module::Module;
 use serde_json::json;
 use sweet_data::Split;
 use sweet_mae::decoder::DecoderConfig;
-use sweet_template::{file, GeneratorConfig, Orientation, SwsMode, TemplateConfig};
+use sweet_template::{GeneratorConfig, Orientation, SwsMode, TemplateConfig};
 use sweet_train::adamw::AdamWConfig;
 use sweet_train::pretrain::PretrainConfig;
-use sweet_train::run::{refuse_existing_run, run_pretraining, PretrainRun};
+use sweet_train::run::{refuse_existing_run, run_pretraining, write_pretrain_output, PretrainRun};
 use sweet_train::schedule::scaled_lr;
 use sweet_train::LoopConfig;
-use sweet_vit::{checkpoint, VitConfig};
+use sweet_vit::VitConfig;
 
 use crate::data_args::DataArgs;
 use crate::progress::Bars;
@@ -195,20 +194,7 @@ pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
     super::apply_invocation_flags(&mut run.pretrain.run, a.stop_after, a.workers, given);
     let mut bars = Bars::new(a.json);
     let done = run_pretraining(&run, &a.out, a.resume, &mut bars, &super::device())?;
-    let cfg = &run.pretrain;
-    let encoder = done.model.encoder.valid();
-    let output = match &cfg.generator {
-        GeneratorConfig::Tucker(tcfg) => {
-            let path = a.out.join(file::TEMPLATE_FILE);
-            file::save(&path, &encoder, tcfg)?;
-            path
-        }
-        GeneratorConfig::Dense => {
-            let path = a.out.join("encoder");
-            checkpoint::save_model(&encoder.to_dense(), &cfg.vit, done.mean, done.std, &path)?;
-            path
-        }
-    };
+    let output = write_pretrain_output(&run, &a.out, &done)?;
     super::print_result(
         a.json,
         &json!({

@@ -13,7 +13,9 @@ use serde::Serialize;
 
 pub use classification::{run_classification, ClassifyOutcome, ClassifyRun};
 pub use data::DataConfig;
-pub use pretraining::{run_pretraining, PretrainOutcome, PretrainRun};
+pub use pretraining::{
+    pretrain_output, run_pretraining, write_pretrain_output, PretrainOutcome, PretrainRun,
+};
 
 use crate::error::TrainError;
 use crate::run_state::CHECKPOINT_FILE;

@@ -1,15 +1,20 @@
 //! An MAE pre-training run: its run file (`RUN/pretrain.json`) and [`run_pretraining`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use burn::module::Module;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use sweet_data::Split;
+use sweet_template::file::{self as template_file, Provenance};
 use sweet_template::GeneratorConfig;
+use sweet_vit::checkpoint;
+use sweet_vit::names::named_tensors;
 
 use super::{refuse_existing_run, write_run_file, DataConfig};
 use crate::error::TrainError;
+use crate::metrics::{read_jsonl, METRICS_FILE};
 use crate::observer::Observer;
 use crate::pretrain::{pretrain, Mae, PretrainConfig, PretrainMetrics};
 
@@ -78,4 +83,57 @@ pub fn run_pretraining(
         mean,
         std,
     })
+}
+
+/// Where a finished pre-training leaves its result in the run folder: the template file, or the
+/// dense encoder's model folder.
+pub fn pretrain_output(run: &PretrainRun, out: &Path) -> PathBuf {
+    match run.pretrain.generator {
+        GeneratorConfig::Tucker(_) => out.join(template_file::TEMPLATE_FILE),
+        GeneratorConfig::Dense => out.join("encoder"),
+    }
+}
+
+/// Writes the result of a finished pre-training in `out` and returns its path
+/// ([`pretrain_output`]): a template file with the MAE decoder and the [`Provenance`] (data
+/// set, mean/std, the run file, seconds and steps summed over the run's metrics lines), or the
+/// dense encoder as a timm model folder.
+pub fn write_pretrain_output(
+    run: &PretrainRun,
+    out: &Path,
+    done: &PretrainOutcome,
+) -> Result<PathBuf, TrainError> {
+    let path = pretrain_output(run, out);
+    let encoder = done.model.encoder.valid();
+    match &run.pretrain.generator {
+        GeneratorConfig::Tucker(tcfg) => {
+            let metrics_path = out.join(METRICS_FILE);
+            let lines: Vec<PretrainMetrics> =
+                read_jsonl(&metrics_path).map_err(|source| TrainError::Io {
+                    path: metrics_path,
+                    source,
+                })?;
+            let provenance = Provenance {
+                data: run.dataset.data.clone(),
+                mean: done.mean.clone(),
+                std: done.std.clone(),
+                pretraining: serde_json::to_value(run).expect("run files serialize"),
+                pretrain_seconds: lines.iter().map(|m| m.epoch_seconds).sum(),
+                pretrain_steps: lines.last().map_or(0, |m| m.step),
+            };
+            let decoder = named_tensors(&done.model.decoder.valid());
+            template_file::save(&path, &encoder, tcfg, &provenance, &decoder)
+                .map_err(|e| TrainError::Invalid(e.to_string()))?;
+        }
+        GeneratorConfig::Dense => {
+            checkpoint::save_model(
+                &encoder.to_dense(),
+                &run.pretrain.vit,
+                done.mean.clone(),
+                done.std.clone(),
+                &path,
+            )?;
+        }
+    }
+    Ok(path)
 }
