@@ -26,6 +26,7 @@ use crate::batch::batch_tensors;
 use crate::epochs::{run_epochs, LoopConfig};
 use crate::error::TrainError;
 use crate::observer::Observer;
+use crate::param_groups::ParamGroups;
 use crate::source::{evaluation_loader, training_loader};
 use crate::task::{Counters, EpochRecord, EpochTotals, StepOutput, Task};
 
@@ -202,8 +203,11 @@ pub fn evaluate(
     Ok(sum / count as f64)
 }
 
-/// Pre-trains `model` (on an autodiff device). With `resume`, model, optimizer and counters
-/// come from `out/checkpoint.safetensors`.
+/// Pre-trains `model` (on an autodiff device) with the optimizer's parameter `groups` (timm's
+/// rule for a pre-training; scaler learning exempts the scalers from weight decay). Parameters
+/// that do not require gradients (a frozen template) are left as they are. With `resume`, model,
+/// optimizer and counters come from `out/checkpoint.safetensors`.
+#[allow(clippy::too_many_arguments)]
 pub fn pretrain(
     cfg: &PretrainConfig,
     model: Mae,
@@ -212,6 +216,7 @@ pub fn pretrain(
     out: &Path,
     resume: bool,
     observer: &mut dyn Observer,
+    groups: ParamGroups,
 ) -> Result<(Mae, Vec<PretrainMetrics>), TrainError> {
     let device = train_device(&model);
     let grids = out.join("reconstructions");
@@ -225,6 +230,7 @@ pub fn pretrain(
         test_set,
         device,
         grids,
+        groups,
     };
     run_epochs(&cfg.run, &loader, model, out, resume, observer, &mut task)
 }
@@ -238,6 +244,7 @@ struct Pretrain<'a> {
     device: Device,
     /// Where the reconstruction grids go.
     grids: PathBuf,
+    groups: ParamGroups,
 }
 
 impl Task for Pretrain<'_> {
@@ -261,6 +268,10 @@ impl Task for Pretrain<'_> {
             samples: batch.batch_size,
             counters: Counters::new(),
         }
+    }
+
+    fn param_groups(&self) -> ParamGroups {
+        self.groups.clone()
     }
 
     fn end_epoch(&mut self, model: &Mae, t: EpochTotals) -> Result<PretrainMetrics, TrainError> {

@@ -1,10 +1,15 @@
-//! `sweet init`: write a freshly initialized model folder.
+//! `sweet init`: write a freshly initialized model folder, by timm's init or from a template.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use serde_json::json;
+use sweet_template::WidthRule;
+use sweet_train::run::{finished_init, run_init, InitRun, ScalerLearning};
 use sweet_vit::{checkpoint, Vit, VitConfig};
+
+use crate::data_args::DataArgs;
+use crate::progress::Bars;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Init {
@@ -12,6 +17,77 @@ pub enum Init {
     ///
     /// Example: sweet init random --img-size 28 --in-chans 1 --patch 4 --depth 6 --width 128 --heads 4 --classes 10 --seed 0 --out models/random
     Random(RandomArgs),
+    /// SWEET: a ViT of any depth and width from a pre-trained template (METHOD.md section 5).
+    ///
+    /// New scalers are mapped from the template's (X interpolated along relative depth, U and V
+    /// cut by --width-rule or extended with random rows at the trained std), the ViT parts follow
+    /// the same rules, then the scalers (and those parts) learn for --scaler-steps steps of the MAE
+    /// loss on --scaler-images unlabeled images with G frozen, SWS off and no weight decay on the
+    /// scalers, reusing the template's decoder. The result is composed once and written as an
+    /// ordinary timm model folder (model.safetensors, config.json with the template's mean/std,
+    /// a fresh head for --classes) with init.json saying how it was made. It can produce any depth
+    /// >= 1 and any width that is a multiple of 4 (the sin-cos position table) and of the head dim.
+    ///
+    /// Example (a template from `sweet pretrain ... --out runs/template`; 12 layers of width 192):
+    ///   sweet init sweet --template runs/template/template.safetensors --depth 12 --width 192 --classes 10 --data fashion-mnist --data-dir data/fashion-mnist --out models/sweet-d12-w192
+    ///
+    /// --scaler-steps 0 is the zero-shot mode (no data needed). A killed run continues with the
+    /// same command and --resume.
+    Sweet(SweetArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SweetArgs {
+    /// The template file of a `sweet pretrain` run (RUN/template.safetensors).
+    #[arg(long)]
+    pub template: PathBuf,
+    #[arg(long)]
+    pub depth: usize,
+    #[arg(long)]
+    pub width: usize,
+    /// Heads (default: width / the template's head dim; needed for widths it does not divide).
+    #[arg(long)]
+    pub heads: Option<usize>,
+    /// Classifier outputs of the fresh head (0 = none).
+    #[arg(long)]
+    pub classes: usize,
+    /// For widths below the template's: `rows` (the first rows of U and V, what --sws channels
+    /// trains) or `ranks` (also the leading fibres of G, what --sws nested trains). Default: the
+    /// rule matching the template's SWS mode.
+    #[arg(long)]
+    pub width_rule: Option<WidthRule>,
+    /// Steps of scaler learning (0 = zero-shot).
+    #[arg(long, default_value_t = ScalerLearning::default().steps)]
+    pub scaler_steps: usize,
+    /// Unlabeled images for scaler learning: the first M of the training split.
+    #[arg(long, default_value_t = ScalerLearning::default().images)]
+    pub scaler_images: usize,
+    #[arg(long, default_value_t = ScalerLearning::default().batch_size, value_parser = super::at_least_one)]
+    pub scaler_batch_size: usize,
+    /// Peak learning rate of scaler learning (warm-up, then cosine to 0).
+    #[arg(long, default_value_t = ScalerLearning::default().lr)]
+    pub scaler_lr: f64,
+    #[arg(long, default_value_t = ScalerLearning::default().warmup_steps)]
+    pub scaler_warmup_steps: usize,
+    /// Test images on which the MAE loss is reported before and after.
+    #[arg(long, default_value_t = ScalerLearning::default().eval_images)]
+    pub eval_images: usize,
+    /// Unlabeled data for scaler learning (default: the template's pre-training data set, with
+    /// --data-dir). Its labels are never read.
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Output model folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue a killed scaler learning in --out.
+    #[arg(long)]
+    pub resume: bool,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -49,7 +125,10 @@ pub struct RandomArgs {
 }
 
 pub fn run(cmd: Init) -> anyhow::Result<()> {
-    let Init::Random(a) = cmd;
+    let a = match cmd {
+        Init::Random(a) => a,
+        Init::Sweet(a) => return sweet(a),
+    };
     let cfg = VitConfig {
         img_size: a.img_size.into(),
         patch_size: a.patch,
@@ -73,5 +152,85 @@ pub fn run(cmd: Init) -> anyhow::Result<()> {
     checkpoint::save_model(&model, &cfg, mean, std, &a.out)?;
     let params = burn::module::Module::num_params(&model);
     super::print_result(a.json, &json!({ "model": a.out, "parameters": params }));
+    Ok(())
+}
+
+fn sweet(a: SweetArgs) -> anyhow::Result<()> {
+    if finished_init(&a.out)?.is_some() {
+        anyhow::bail!(
+            "{} already holds an initialized model (init.json): choose another --out",
+            a.out.display()
+        );
+    }
+    let scaler_dir = a.out.join(sweet_train::run::SCALER_RUN);
+    if scaler_dir.exists() && !a.resume {
+        anyhow::bail!(
+            "{} holds a scaler-learning run: pass --resume to continue it, or choose another --out",
+            a.out.display()
+        );
+    }
+    let device = super::device();
+    let t = sweet_template::file::load(&a.template, &device)?;
+    let data = if a.scaler_steps == 0 {
+        None
+    } else {
+        let mut d = a.data.clone();
+        if d.data.is_none() {
+            d.data = Some(t.provenance.data.parse().map_err(|e| {
+                anyhow::anyhow!("the template's data set {:?}: {e}", t.provenance.data)
+            })?);
+        }
+        Some(d.config().context(
+            "scaler learning reads unlabeled images: give --data-dir (and --data for another set than the template's), or --scaler-steps 0",
+        )?)
+    };
+    let run = InitRun {
+        template: a.template.clone(),
+        depth: a.depth,
+        width: a.width,
+        heads: a.heads,
+        classes: a.classes,
+        width_rule: a
+            .width_rule
+            .unwrap_or_else(|| WidthRule::matching(t.cfg.sws)),
+        scalers: ScalerLearning {
+            steps: a.scaler_steps,
+            images: a.scaler_images,
+            batch_size: a.scaler_batch_size,
+            lr: a.scaler_lr,
+            warmup_steps: a.scaler_warmup_steps,
+            eval_images: a.eval_images,
+            workers: a.workers,
+        },
+        data,
+        seed: a.seed,
+    };
+    drop(t);
+    let mut bars = Bars::new(a.json);
+    let record = run_init(&run, &a.out, &mut bars, &device)?;
+    if !a.json {
+        match (record.mae_loss_before, record.mae_loss_after) {
+            (Some(b), Some(f)) => eprintln!(
+                "MAE loss {b:.4} -> {f:.4} after {} steps of scaler learning ({:.1} s)",
+                run.scalers.steps, record.scaler_seconds
+            ),
+            _ => eprintln!("zero-shot: composed from the mapped scalers"),
+        }
+    }
+    super::print_result(
+        a.json,
+        &json!({
+            "model": a.out,
+            "depth": record.vit.depth,
+            "width": record.vit.embed_dim,
+            "heads": record.vit.num_heads,
+            "parameters": record.parameters,
+            "width_rule": run.width_rule,
+            "mae_loss_before": record.mae_loss_before,
+            "mae_loss_after": record.mae_loss_after,
+            "scaler_seconds": record.scaler_seconds,
+            "seconds": record.seconds,
+        }),
+    );
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 mod classification;
 mod data;
+mod initialization;
 mod pretraining;
 
 use std::path::Path;
@@ -13,6 +14,9 @@ use serde::Serialize;
 
 pub use classification::{run_classification, ClassifyOutcome, ClassifyRun};
 pub use data::DataConfig;
+pub use initialization::{
+    finished_init, run_init, InitRecord, InitRun, ScalerLearning, SCALER_RUN,
+};
 pub use pretraining::{
     pretrain_output, run_pretraining, write_pretrain_output, PretrainOutcome, PretrainRun,
 };

@@ -16,6 +16,7 @@ use super::{refuse_existing_run, write_run_file, DataConfig};
 use crate::error::TrainError;
 use crate::metrics::{read_jsonl, METRICS_FILE};
 use crate::observer::Observer;
+use crate::param_groups::ParamGroups;
 use crate::pretrain::{pretrain, Mae, PretrainConfig, PretrainMetrics};
 
 /// Everything needed to reproduce or resume a pre-training run, saved as `RUN/pretrain.json`.
@@ -76,7 +77,16 @@ pub fn run_pretraining(
     ));
     let model = Mae::new(cfg, &device.clone().autodiff())?;
     let (mean, std) = (train_set.mean.clone(), train_set.std.clone());
-    let (model, history) = pretrain(cfg, model, train_set, test_set, out, resume, observer)?;
+    let (model, history) = pretrain(
+        cfg,
+        model,
+        train_set,
+        test_set,
+        out,
+        resume,
+        observer,
+        ParamGroups::timm(),
+    )?;
     Ok(PretrainOutcome {
         model,
         history,
