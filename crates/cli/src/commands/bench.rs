@@ -26,6 +26,13 @@ pub enum Bench {
     ///
     /// Example: sweet bench mae-step --depth 8 --width 128 --heads 4 --img-size 28 --patch 4 --in-chans 1 --batch-size 64 --rank1 48
     MaeStep(MaeStepArgs),
+    /// Initialization from a template without scaler learning (the zero-shot path of `sweet init
+    /// sweet`): mapping the scalers and parts to each target, composing every block, and the
+    /// dense model, on a fresh template (224 px, patch 16). Scaler learning adds
+    /// `--scaler-steps` MAE steps at the target's size (`sweet bench mae-step`).
+    ///
+    /// Example: sweet bench init --depth 12 --width 384 --heads 6 --targets 12x192,12x384
+    Init(InitArgs),
     /// Inference throughput of a dense ViT (forward only, no autodiff).
     ///
     /// Example: sweet bench predict --depth 6 --width 192 --heads 3 --img-size 32 --batch-size 256
@@ -46,6 +53,72 @@ pub struct ComposeArgs {
     pub warmup: usize,
     #[arg(long, default_value_t = 10, value_parser = super::at_least_one)]
     pub steps: usize,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InitArgs {
+    /// The template's depth, width and heads (ranks 48, width, width).
+    #[arg(long, default_value_t = 12)]
+    pub depth: usize,
+    #[arg(long, default_value_t = 384)]
+    pub width: usize,
+    #[arg(long, default_value_t = 6)]
+    pub heads: usize,
+    /// Targets as DEPTHxWIDTH, comma-separated (heads: width / the template's head dim).
+    #[arg(long, value_delimiter = ',', default_value = "12x192,12x384")]
+    pub targets: Vec<String>,
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = 5, value_parser = super::at_least_one)]
+    pub steps: usize,
+}
+
+fn init(a: InitArgs) -> anyhow::Result<()> {
+    let vit = VitConfig {
+        img_size: 224.into(),
+        patch_size: 16,
+        in_chans: 3,
+        embed_dim: a.width,
+        depth: a.depth,
+        num_heads: a.heads,
+        mlp_ratio: 4.0,
+        num_classes: 0,
+        global_pool: Default::default(),
+    };
+    let cfg = sweet_template::TemplateConfig::with_default_ranks(vit);
+    let device = super::device();
+    let template = sweet_template::templated_vit(&cfg, 0, &device)?.with_sincos_pos_embed();
+    for t in &a.targets {
+        let (d, w) = t
+            .split_once('x')
+            .and_then(|(d, w)| Some((d.parse::<usize>().ok()?, w.parse::<usize>().ok()?)))
+            .with_context(|| format!("target {t:?} is not DEPTHxWIDTH (e.g. 12x192)"))?;
+        let heads = sweet_template::target_heads(&cfg.vit, w, None)?;
+        let target = sweet_template::target_config(&cfg, d, w, heads, 1000);
+        let mut times = Vec::new();
+        for i in 0..a.warmup + a.steps {
+            let start = Instant::now();
+            let model = sweet_template::init_from_template(
+                &template,
+                &target,
+                sweet_template::WidthRule::Ranks,
+                0,
+                &device,
+            )?;
+            let dense = model.to_dense();
+            let _ = dense.blocks[0].norm1.weight.val().into_data();
+            let _ = dense.generator.blocks[d - 1].mlp.fc2.weight.val().into_data();
+            if i >= a.warmup {
+                times.push(start.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        let (med, min, max) = summarize(&mut times);
+        println!(
+            "RESULT task=init template=({}, {}) target=({d}, {w}) heads={heads} median_ms={med:.1} min_ms={min:.1} max_ms={max:.1} peak_rss_mib={:.0}",
+            a.depth, a.width, peak_rss_mib().unwrap_or(f64::NAN)
+        );
+    }
+    Ok(())
 }
 
 fn compose(a: ComposeArgs) -> anyhow::Result<()> {
@@ -384,6 +457,7 @@ pub fn run(cmd: Bench) -> anyhow::Result<()> {
     match cmd {
         Bench::Step(a) => step(a),
         Bench::Compose(a) => compose(a),
+        Bench::Init(a) => init(a),
         Bench::MaeStep(a) => mae_step(a),
         Bench::Predict(a) => predict(a),
     }
