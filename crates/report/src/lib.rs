@@ -11,6 +11,7 @@
 //! looks up system fonts, nothing needs system libraries to build) and no second `image`
 //! version; the same rows give the same bytes on every machine.
 
+mod axis;
 pub mod error;
 pub mod plot;
 pub mod results;

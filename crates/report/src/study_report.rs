@@ -20,8 +20,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::axis::fmt_si;
 use crate::error::{atomic_write, ReportError};
-use crate::plot::{fmt_si, LinePlot, Panels, Series};
+use crate::plot::{LinePlot, Panels, Series};
 use crate::results::CellResult;
 
 /// File name of the accuracy-against-parameters plot.
