@@ -52,6 +52,9 @@ enum Command {
     /// Speed benchmarks that print medians (not tests).
     #[command(subcommand)]
     Bench(commands::bench::Bench),
+    /// PNG figures from run folders.
+    #[command(subcommand)]
+    Plot(commands::plot::Plot),
 }
 
 fn main() {
@@ -68,6 +71,7 @@ fn main() {
         Command::Predict(a) => commands::predict::run(a),
         Command::Init(a) => commands::init::run(a),
         Command::Bench(a) => commands::bench::run(a),
+        Command::Plot(a) => commands::plot::run(a),
     });
     if let Err(err) = result {
         eprintln!("error: {err}");

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod eval;
 pub mod init;
+pub mod plot;
 pub mod predict;
 pub mod pretrain;
 pub mod train;
