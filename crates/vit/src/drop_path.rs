@@ -161,7 +161,7 @@ mod tests {
             mlp: vec![true; 3],
         };
         let out = blk.apply(branch.clone(), &blk.attn).into_data();
-        let v = out.to_vec::<f32>().unwrap();
+        let v = out.try_to_vec::<f32>().unwrap();
         assert_eq!(&v[0..4], [1.25; 4]);
         assert_eq!(&v[4..8], [0.0; 4]);
         assert_eq!(&v[8..12], [1.25; 4]);
