@@ -43,6 +43,7 @@ enum Command {
     // Train, Pretrain, Eval and Predict take their help (summary, details, example) from the
     // doc comment of their Args struct; a doc comment here would replace it.
     Train(commands::train::Args),
+    Finetune(commands::finetune::Args),
     Pretrain(commands::pretrain::Args),
     Eval(commands::eval::Args),
     Predict(commands::predict::Args),
@@ -66,6 +67,7 @@ fn main() {
     let given = commands::flags_given(&command, &matches);
     let result = commands::check_device().and_then(|()| match cli.command {
         Command::Train(a) => commands::train::run(a, &given),
+        Command::Finetune(a) => commands::finetune::run(a, &given),
         Command::Pretrain(a) => commands::pretrain::run(a, &given),
         Command::Eval(a) => commands::eval::run(a),
         Command::Predict(a) => commands::predict::run(a),

@@ -2,7 +2,8 @@
 //! pre-training in [`crate::pretrain`], and the tasks to come): batches from a
 //! [`BatchSource`], lr warm-up + cosine per iteration, AdamW, an optional step limit, the
 //! non-finite-loss stop, and at the end of every epoch one metrics line, then an atomic
-//! checkpoint. What differs between tasks comes in as a [`Task`].
+//! checkpoint; once every step is taken, the task's [`Task::end_run`]. What differs between
+//! tasks comes in as a [`Task`].
 
 use std::path::Path;
 use std::time::Instant;
@@ -136,6 +137,9 @@ pub fn run_epochs<T: Task>(
         run_state::save(&checkpoint, &model, &opt, progress)?;
         record.report(observer);
         records.push(record);
+    }
+    if progress.step >= total_steps {
+        task.end_run(&model, progress)?;
     }
     Ok((model, records))
 }

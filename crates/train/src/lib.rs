@@ -19,6 +19,7 @@ pub mod run;
 pub mod run_state;
 pub mod schedule;
 pub mod source;
+pub mod step_seed;
 pub mod task;
 
 pub use batch::batch_tensors;

@@ -18,6 +18,11 @@
 //! decaying the factors is the analogue of decaying the dense matrices in MAE pre-training.
 //! When new scalers are learned for a target model with the template frozen, METHOD says no
 //! weight decay on the scalers: [`ParamGroups::without_decay_under`]`("scalers.")`.
+//!
+//! Layer-wise lr decay (MAE's `util/lr_decay.py`, fine-tuning): with `L` blocks, [`layer_id`]
+//! puts the embeddings at 0, block `i` at `i + 1` and everything after the blocks at `L + 1`;
+//! [`ParamGroups::layer_decay`] scales each parameter's lr by `decay^(L + 1 - id)`, crossed
+//! with the decay rule (each parameter gets both).
 
 use std::fmt;
 use std::sync::Arc;
@@ -52,6 +57,16 @@ impl ParamGroups {
         self
     }
 
+    /// MAE's layer-wise lr decay for a ViT of `depth` blocks: the lr of parameter `key` is
+    /// scaled by `decay^(depth + 1 - layer_id(key, depth))` (head and final norms at the full
+    /// lr, block `i` at `decay^(depth - i)`, the embeddings at `decay^(depth + 1)`); timm's
+    /// decay rule.
+    pub fn layer_decay(decay: f64, depth: usize) -> Self {
+        Self::timm().with_lr_scale(move |key| {
+            decay.powi((depth + 1).saturating_sub(layer_id(key, depth)) as i32)
+        })
+    }
+
     /// The lr multiplier of the parameter `key` (1.0 unless [`Self::with_lr_scale`] set one).
     pub fn lr_scale(&self, key: &str) -> f64 {
         self.lr_scale.as_ref().map_or(1.0, |f| f(key))
@@ -66,6 +81,21 @@ impl ParamGroups {
             .any(|p| key.starts_with(p.as_str()))
             && sweet_vit::names::decays(key, shape)
     }
+}
+
+/// MAE's layer id of the parameter `key` in a ViT of `depth` blocks (`get_layer_id_for_vit`):
+/// 0 for `cls_token`, `pos_embed` and `patch_embed.*`; `i + 1` for `blocks.i.*`; `depth + 1`
+/// for everything else (`norm`, `fc_norm`, `head`).
+pub fn layer_id(key: &str, depth: usize) -> usize {
+    if matches!(key, "cls_token" | "pos_embed") || key.starts_with("patch_embed.") {
+        return 0;
+    }
+    if let Some(rest) = key.strip_prefix("blocks.") {
+        if let Some(i) = rest.split('.').next().and_then(|i| i.parse::<usize>().ok()) {
+            return i + 1;
+        }
+    }
+    depth + 1
 }
 
 impl fmt::Debug for ParamGroups {

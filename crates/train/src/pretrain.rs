@@ -11,8 +11,6 @@ use std::sync::Arc;
 
 use burn::module::Module;
 use burn::prelude::*;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use sweet_data::{Augment, Batch, ImageSet};
 use sweet_mae::decoder::{DecoderConfig, MaeDecoder};
@@ -28,6 +26,7 @@ use crate::error::TrainError;
 use crate::observer::Observer;
 use crate::param_groups::ParamGroups;
 use crate::source::{evaluation_loader, training_loader};
+use crate::step_seed::{step_rng, step_seed, TAG_EVAL_MASK, TAG_MASK, TAG_SWS};
 use crate::task::{Counters, EpochRecord, EpochTotals, StepOutput, Task};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -152,16 +151,6 @@ pub struct PretrainMetrics {
     pub images_per_s: f64,
 }
 
-/// Seeds of a step's mask plan and SWS draw: functions of (seed, step) only.
-fn step_seed(seed: u64, step: usize, tag: u64) -> u64 {
-    let mut z = seed
-        ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ tag.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// Masked-patch loss of `model` (inference, full template) on `set` with fixed masks, and the
 /// reconstruction grid of its first images when `grid` is given.
 pub fn evaluate(
@@ -181,7 +170,7 @@ pub fn evaluate(
             batch.batch_size,
             cfg.vit.num_patches(),
             cfg.mask_ratio,
-            step_seed(cfg.run.seed, i, 7),
+            step_seed(cfg.run.seed, i, TAG_EVAL_MASK),
         );
         let (loss, pred) = model.step_loss(x.clone(), &plan, &SwsDraw::Full);
         sum += loss.into_scalar::<f32>() as f64 * batch.batch_size as f64;
@@ -259,9 +248,9 @@ impl Task for Pretrain<'_> {
             batch.batch_size,
             cfg.vit.num_patches(),
             cfg.mask_ratio,
-            step_seed(cfg.run.seed, step, 1),
+            step_seed(cfg.run.seed, step, TAG_MASK),
         );
-        let mut rng = ChaCha8Rng::seed_from_u64(step_seed(cfg.run.seed, step, 2));
+        let mut rng = step_rng(cfg.run.seed, step, TAG_SWS);
         let draw = cfg.generator.draw(&mut rng);
         StepOutput {
             loss: model.step_loss(x, &plan, &draw).0,

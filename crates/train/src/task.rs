@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::error::TrainError;
 use crate::observer::Observer;
+use crate::run_state::Progress;
 
 /// Named additive counts (e.g. `correct` predictions), summed over the steps of an epoch.
 pub type Counters = BTreeMap<&'static str, f64>;
@@ -89,4 +90,13 @@ pub trait Task {
         model: &Self::Model,
         totals: EpochTotals,
     ) -> Result<Self::Record, TrainError>;
+
+    /// Called once the run has taken all its steps (every epoch, or `max_steps`), after the
+    /// last checkpoint, with the final model and counters; also when a resumed run finds
+    /// nothing left to do (so a task whose final work was killed can finish it, and one that
+    /// finished it should not redo it). Not called when the run stops early (`stop_after`).
+    /// Nothing by default.
+    fn end_run(&mut self, _model: &Self::Model, _progress: Progress) -> Result<(), TrainError> {
+        Ok(())
+    }
 }

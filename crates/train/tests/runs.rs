@@ -94,6 +94,9 @@ fn a_classification_run_is_a_function_call() {
             label_smoothing: 0.1,
             pad_crop: 0,
             hflip: false,
+            layer_decay: None,
+            drop_path: 0.0,
+            eval_images: None,
         },
     };
     let out = dir.path().join("run");

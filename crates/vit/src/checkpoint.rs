@@ -1,15 +1,21 @@
 //! Model folders: `model.safetensors` (timm keys, `[out, in]` layouts, f32, format name and
 //! version in the metadata) + timm's `config.json`. Loads into
 //! `timm.create_model(architecture, num_classes=..., **model_args)` with `strict=True`.
+//!
+//! [`load_for_finetune`] reads any such folder (with a head of any class count, or none) as
+//! the encoder of a classifier to fine-tune, with MAE's fresh head.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use burn::module::Param;
 use burn::prelude::*;
 
-use crate::config::{ConfigError, TimmConfig, VitConfig};
+use crate::config::{ConfigError, GlobalPool, TimmConfig, VitConfig};
+use crate::init::Init;
+use crate::layers::Linear;
 use crate::model::Vit;
-use crate::names::{load_named, named_tensors, KeyMismatch};
+use crate::names::{load_named, load_named_where, named_tensors, KeyMismatch};
 use crate::tensor_file::{self, TensorFileError, FORMAT_KEY, VERSION_KEY};
 
 /// Format name of a model's safetensors file.
@@ -31,6 +37,17 @@ pub enum CheckpointError {
     Arch { path: PathBuf, source: ConfigError },
     #[error("{path}: weights do not fit the architecture in config.json: {source}")]
     Keys { path: PathBuf, source: KeyMismatch },
+    /// A folder whose encoder does not fit the model to fine-tune.
+    #[error("{path}: the encoder does not fit the model to fine-tune: {source}; fine-tuning starts head.* (and fc_norm.* with global pool avg) fresh, every other key must be in the folder with its shape{hint}")]
+    FinetuneKeys {
+        path: PathBuf,
+        source: KeyMismatch,
+        /// What to change, when the mismatch suggests it (or empty).
+        hint: String,
+    },
+    /// A folder whose architecture is not the one the fine-tuned model was given.
+    #[error("{path}: the folder's architecture differs from the model to fine-tune ({reason})")]
+    FinetuneArch { path: PathBuf, reason: String },
 }
 
 /// The metadata written into every model file.
@@ -58,14 +75,20 @@ pub fn save_weights(model: &Vit, cfg: &VitConfig, path: &Path) -> Result<(), Che
 /// checking every key and shape. A file sweet wrote (format `sweet.vit`) must have a format
 /// version in [`MODEL_FORMAT_VERSIONS`]; files from timm (no format, or `pt`) are not versioned.
 pub fn load_weights(model: Vit, path: &Path) -> Result<Vit, CheckpointError> {
-    let file = tensor_file::read(path)?;
-    if file.metadata.get(FORMAT_KEY).map(String::as_str) == Some(MODEL_FORMAT) {
-        file.expect_format_version(path, MODEL_FORMAT, MODEL_FORMAT_VERSIONS)?;
-    }
+    let file = read_weights(path)?;
     load_named(model, &file.tensors).map_err(|source| CheckpointError::Keys {
         path: path.into(),
         source,
     })
+}
+
+/// Reads a model file; one sweet wrote must have a known format version.
+fn read_weights(path: &Path) -> Result<tensor_file::TensorFile, CheckpointError> {
+    let file = tensor_file::read(path)?;
+    if file.metadata.get(FORMAT_KEY).map(String::as_str) == Some(MODEL_FORMAT) {
+        file.expect_format_version(path, MODEL_FORMAT, MODEL_FORMAT_VERSIONS)?;
+    }
+    Ok(file)
 }
 
 /// Writes a model folder: `model.safetensors` + `config.json` (each atomically).
@@ -107,4 +130,78 @@ pub fn load_model(dir: &Path, device: &Device) -> Result<(Vit, TimmConfig), Chec
     let model = Vit::new(&cfg.vit(), 0, device);
     let model = load_weights(model, &dir.join(WEIGHTS_FILE))?;
     Ok((model, cfg))
+}
+
+/// The standard deviation of a fine-tuned model's fresh head weight (MAE's `main_finetune.py`:
+/// `trunc_normal_(model.head.weight, std=2e-5)`; the bias starts at 0).
+pub const FINETUNE_HEAD_STD: f32 = 2e-5;
+
+/// Whether fine-tuning with pooling `pool` starts the parameter `key` fresh rather than reading
+/// it from the folder: the head always, and `fc_norm` with average pooling. These are exactly
+/// the keys MAE allows to be missing when it loads a pre-trained encoder.
+pub fn fresh_for_finetune(key: &str, pool: GlobalPool) -> bool {
+    key.starts_with("head.") || (pool.uses_fc_norm() && key.starts_with("fc_norm."))
+}
+
+/// Whether a folder's tensor `key` is left unread when fine-tuning with pooling `pool`: the
+/// fresh parts ([`fresh_for_finetune`], whatever their shape, e.g. a head for another class
+/// count), a folder's `fc_norm`, and its final `norm` when the fine-tuned model pools by
+/// average (timm removes the final norm then).
+fn unread_for_finetune(key: &str, pool: GlobalPool) -> bool {
+    key.starts_with("head.")
+        || key.starts_with("fc_norm.")
+        || (pool.uses_fc_norm() && key.starts_with("norm."))
+}
+
+/// The classifier to fine-tune from the model folder `dir`: a model of architecture `cfg` (the
+/// folder's architecture, with the data set's `num_classes` and the chosen `global_pool`)
+/// whose encoder is the folder's, every key exactly, and whose head is fresh for
+/// `cfg.num_classes` classes: weight trunc-normal std [`FINETUNE_HEAD_STD`] `[K, D]` drawn
+/// from `seed`, bias 0 `[K]`; with average pooling `fc_norm` is fresh too (weight 1, bias 0).
+///
+/// The folder may have no head (`num_classes` 0, e.g. a `sweet pretrain --dense` encoder), a
+/// head for another class count, and either pooling's norm: see [`fresh_for_finetune`] for
+/// what starts fresh. Fails naming every key when another key is missing, unexpected or of
+/// another shape, and when the folder's architecture (size, patch, channels, width, depth,
+/// heads, MLP ratio) is not `cfg`'s.
+pub fn load_for_finetune(
+    dir: &Path,
+    cfg: &VitConfig,
+    seed: u64,
+    device: &Device,
+) -> Result<Vit, CheckpointError> {
+    let folder = read_config(dir)?.vit();
+    let as_target = VitConfig {
+        num_classes: cfg.num_classes,
+        global_pool: cfg.global_pool,
+        ..folder.clone()
+    };
+    if &as_target != cfg {
+        return Err(CheckpointError::FinetuneArch {
+            path: dir.join(CONFIG_FILE),
+            reason: format!("folder {folder:?}, fine-tuned {cfg:?}"),
+        });
+    }
+    let path = dir.join(WEIGHTS_FILE);
+    let mut tensors = read_weights(&path)?.tensors;
+    let pool = cfg.global_pool;
+    tensors.retain(|k, _| !unread_for_finetune(k, pool));
+    let mut model = Vit::new(cfg, seed, device);
+    if cfg.num_classes > 0 {
+        let mut init = Init::new(seed ^ 0x4ead, device);
+        model.head = Some(Linear {
+            weight: Param::from_tensor(
+                init.trunc_normal([cfg.num_classes, cfg.embed_dim], FINETUNE_HEAD_STD),
+            ),
+            bias: Param::from_tensor(init.zeros([cfg.num_classes])),
+        });
+    }
+    load_named_where(model, &tensors, |k| !fresh_for_finetune(k, pool)).map_err(|source| {
+        let hint = if pool.is_token() && source.missing.iter().any(|k| k.starts_with("norm.")) {
+            " (the folder has no final norm: was it fine-tuned with average pooling? then pass --global-pool avg)".to_string()
+        } else {
+            String::new()
+        };
+        CheckpointError::FinetuneKeys { path, source, hint }
+    })
 }

@@ -9,6 +9,7 @@
 use burn::module::Module;
 use burn::prelude::*;
 
+use crate::drop_path::{BlockDrop, DropPathPlan};
 use crate::layers::functional::{attention, layer_norm, linear, mlp, patchify_conv_order};
 
 /// The attention and MLP weights of one layer, timm's layout (`[out, in]`), width `w`, hidden
@@ -73,6 +74,13 @@ pub struct BlockView {
 impl BlockView {
     /// timm's `Block`: `x + attn(norm1(x))`, then `x + mlp(norm2(x))`. `[B, N, w]` -> `[B, N, w]`.
     pub fn forward(&self, x: Tensor<3>, heads: usize) -> Tensor<3> {
+        self.forward_with(x, heads, None)
+    }
+
+    /// [`Self::forward`] with stochastic depth: `x + drop(attn(norm1(x)))`, then
+    /// `x + drop(mlp(norm2(x)))`, each branch masked per sample by `drop` (see
+    /// [`crate::drop_path`]); `None` drops nothing. `[B, N, w]` -> `[B, N, w]`.
+    pub fn forward_with(&self, x: Tensor<3>, heads: usize, drop: Option<&BlockDrop>) -> Tensor<3> {
         let w = &self.weights;
         let h = attention(
             self.norm1.forward(x.clone()),
@@ -82,6 +90,10 @@ impl BlockView {
             self.proj_bias.clone(),
             heads,
         );
+        let h = match drop {
+            Some(d) => d.apply(h, &d.attn),
+            None => h,
+        };
         let x = x + h;
         let h = mlp(
             self.norm2.forward(x.clone()),
@@ -90,6 +102,10 @@ impl BlockView {
             w.fc2.clone(),
             self.fc2_bias.clone(),
         );
+        let h = match drop {
+            Some(d) => d.apply(h, &d.mlp),
+            None => h,
+        };
         x + h
     }
 }
@@ -169,9 +185,25 @@ impl EncoderView {
     /// Class token, every block and the final norm (if any): `[B, n, w]` (any subset of
     /// positioned patch tokens) -> `[B, 1 + n, w]`.
     pub fn encode(&self, tokens: Tensor<3>) -> Tensor<3> {
+        self.encode_with(tokens, None)
+    }
+
+    /// [`Self::encode`] with stochastic depth (training only): block `i` drops its branches
+    /// as `drop.blocks[i]` says; `None` is [`Self::encode`]. `[B, n, w]` -> `[B, 1 + n, w]`.
+    ///
+    /// # Panics
+    /// If the plan has not one entry per block, or was drawn for another batch size.
+    pub fn encode_with(&self, tokens: Tensor<3>, drop: Option<&DropPathPlan>) -> Tensor<3> {
+        if let Some(plan) = drop {
+            assert_eq!(
+                plan.blocks.len(),
+                self.blocks.len(),
+                "a drop-path plan needs one entry per block"
+            );
+        }
         let mut x = self.with_class_token(tokens);
-        for block in &self.blocks {
-            x = block.forward(x, self.heads);
+        for (i, block) in self.blocks.iter().enumerate() {
+            x = block.forward_with(x, self.heads, drop.map(|p| &p.blocks[i]));
         }
         match &self.norm {
             Some(n) => n.forward(x),

@@ -14,6 +14,7 @@
 pub mod blocks;
 pub mod checkpoint;
 pub mod config;
+pub mod drop_path;
 pub mod encoder;
 pub mod init;
 pub mod layers;
@@ -27,5 +28,6 @@ pub mod width;
 
 pub use blocks::DenseBlocks;
 pub use config::{ConfigError, GlobalPool, ImgSize, VitConfig};
+pub use drop_path::{BlockDrop, DropPathPlan};
 pub use encoder::{BlockGenerator, EncoderView, LayerWeights};
 pub use model::{PosEmbedKind, Vit};

@@ -11,6 +11,7 @@ use burn::prelude::*;
 
 use crate::blocks::{BlockParts, BlockWeights, DenseBlocks};
 use crate::config::{GlobalPool, ImgSize, VitConfig};
+use crate::drop_path::DropPathPlan;
 use crate::encoder::{BlockGenerator, EncoderView, LayerWeights};
 use crate::init::Init;
 use crate::layers::{LayerNorm, Linear, PatchEmbed};
@@ -237,8 +238,14 @@ impl<G: BlockGenerator> Vit<G> {
     /// Encoder features (class token first, after the final norm when there is one):
     /// `[B, C, H, W]` -> `[B, 1 + N, D]`.
     pub fn features(&self, images: Tensor<4>) -> Tensor<3> {
+        self.features_with(images, None)
+    }
+
+    /// [`Self::features`] with stochastic depth when `drop` is given (training only):
+    /// `[B, C, H, W]` -> `[B, 1 + N, D]`.
+    pub fn features_with(&self, images: Tensor<4>, drop: Option<&DropPathPlan>) -> Tensor<3> {
         let view = self.view(&G::Draw::default());
-        view.encode(view.patch_tokens(images))
+        view.encode_with(view.patch_tokens(images), drop)
     }
 
     /// Token features after the chosen blocks (0-based; no final norm), for dense heads:
@@ -250,7 +257,13 @@ impl<G: BlockGenerator> Vit<G> {
 
     /// Class logits: `[B, C, H, W]` -> `[B, K]` (`[B, D]` pooled features without a head).
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let pooled = self.pool(self.features(images));
+        self.forward_with(images, None)
+    }
+
+    /// [`Self::forward`] with stochastic depth when `drop` is given (a training step's plan,
+    /// [`DropPathPlan::draw`]): `[B, C, H, W]` -> `[B, K]`.
+    pub fn forward_with(&self, images: Tensor<4>, drop: Option<&DropPathPlan>) -> Tensor<2> {
+        let pooled = self.pool(self.features_with(images, drop));
         match &self.head {
             Some(head) => head.forward(pooled),
             None => pooled,

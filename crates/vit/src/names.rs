@@ -178,7 +178,21 @@ pub fn load_named<M: Module>(
     module: M,
     tensors: &BTreeMap<String, HostTensor>,
 ) -> Result<M, KeyMismatch> {
-    let expected = named_shapes(&module);
+    load_named_where(module, tensors, |_| true)
+}
+
+/// [`load_named`] for the parameters whose key `load` selects: their keys and shapes must match
+/// `tensors` exactly, and they take its values; the other parameters keep theirs (a key of
+/// `tensors` that is not selected is unexpected).
+pub fn load_named_where<M: Module>(
+    module: M,
+    tensors: &BTreeMap<String, HostTensor>,
+    load: impl Fn(&str) -> bool,
+) -> Result<M, KeyMismatch> {
+    let expected: Vec<(String, Vec<usize>)> = named_shapes(&module)
+        .into_iter()
+        .filter(|(k, _)| load(k))
+        .collect();
     let mut problems = KeyMismatch::default();
     for (key, shape) in &expected {
         match tensors.get(key) {
@@ -200,7 +214,9 @@ pub fn load_named<M: Module>(
     struct Load<'a>(&'a BTreeMap<String, HostTensor>);
     impl NamedMap for Load<'_> {
         fn map<const D: usize>(&mut self, key: &str, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            let host = &self.0[key];
+            let Some(host) = self.0.get(key) else {
+                return param;
+            };
             param.map(|old| {
                 let device = old.device();
                 let grad = old.is_require_grad();

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod eval;
+pub mod finetune;
 pub mod init;
 pub mod plot;
 pub mod predict;
