@@ -47,6 +47,7 @@ enum Command {
     Pretrain(commands::pretrain::Args),
     Eval(commands::eval::Args),
     Predict(commands::predict::Args),
+    Study(commands::study::Args),
     /// Write a freshly initialized model folder.
     #[command(subcommand)]
     Init(commands::init::Init),
@@ -71,6 +72,7 @@ fn main() {
         Command::Pretrain(a) => commands::pretrain::run(a, &given),
         Command::Eval(a) => commands::eval::run(a),
         Command::Predict(a) => commands::predict::run(a),
+        Command::Study(a) => commands::study::run(a),
         Command::Init(a) => commands::init::run(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Plot(a) => commands::plot::run(a),

@@ -107,7 +107,12 @@ fn init(a: InitArgs) -> anyhow::Result<()> {
             )?;
             let dense = model.to_dense();
             let _ = dense.blocks[0].norm1.weight.val().into_data();
-            let _ = dense.generator.blocks[d - 1].mlp.fc2.weight.val().into_data();
+            let _ = dense.generator.blocks[d - 1]
+                .mlp
+                .fc2
+                .weight
+                .val()
+                .into_data();
             if i >= a.warmup {
                 times.push(start.elapsed().as_secs_f64() * 1e3);
             }

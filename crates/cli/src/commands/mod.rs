@@ -7,6 +7,7 @@ pub mod init;
 pub mod plot;
 pub mod predict;
 pub mod pretrain;
+pub mod study;
 pub mod train;
 
 use std::path::Path;

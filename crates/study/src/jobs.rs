@@ -1,0 +1,513 @@
+//! The jobs of a study and how each one runs, resumably, in its own folder under `RUNS`:
+//!
+//! - `templates/<name>/`: MAE pre-training of a template (`template.safetensors` when done);
+//! - `direct/d<L>-w<D>/`: MAE pre-training of a dense encoder of that size (`encoder/`), one
+//!   per size, shared by that size's seeds, as one template is shared by every size and seed;
+//! - `cells/<method>/d<L>-w<D>-s<seed>/`: `init/` (a SWEET model folder), `finetune/` (the
+//!   classification run, `final.json` when done) and `result.json` (its row of results), or
+//!   `na.txt` when the method cannot produce that size (the reason).
+//!
+//! Every job resumes from its checkpoint, so a `kill -9` loses at most one epoch.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::prelude::*;
+use sweet_data::Split;
+use sweet_mae::decoder::DecoderConfig;
+use sweet_report::CellResult;
+use sweet_template::{GeneratorConfig, Orientation, TemplateConfig, WidthRule};
+use sweet_train::adamw::AdamWConfig;
+use sweet_train::classify::{EpochMetrics, FinalMetrics, TrainConfig, FINAL_FILE};
+use sweet_train::metrics::read_jsonl;
+use sweet_train::pretrain::{PretrainConfig, PretrainMetrics};
+use sweet_train::run::{
+    pretrain_output, run_classification, run_init, run_pretraining, write_pretrain_output,
+    ClassifyRun, DataConfig, InitRun, PretrainRun, ScalerLearning,
+};
+use sweet_train::run_state::CHECKPOINT_FILE;
+use sweet_train::schedule::scaled_lr;
+use sweet_train::{LoopConfig, Observer, TrainError, METRICS_FILE};
+use sweet_vit::{checkpoint, GlobalPool, ImgSize, VitConfig};
+
+use crate::plan::{InitKind, MethodKind, MethodPlan, Plan, TemplatePlan};
+use crate::StudyError;
+
+/// One unit of work.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Job {
+    Template(usize),
+    Direct([usize; 2]),
+    /// (method index, [depth, width], seed)
+    Cell(usize, [usize; 2], u64),
+}
+
+/// The plan, its folders and the data shapes, shared by every job.
+pub struct Study {
+    pub plan: Plan,
+    pub runs: PathBuf,
+    /// (channels, image size) of the pre-training and downstream data.
+    pub pretrain_shape: (usize, ImgSize),
+    pub downstream_shape: (usize, ImgSize),
+    pub classes: usize,
+}
+
+fn data_config(data: &str, dir: &Path) -> DataConfig {
+    DataConfig {
+        data: data.to_string(),
+        data_dir: dir.to_path_buf(),
+        data_img_size: None,
+        data_channels: None,
+    }
+}
+
+impl Study {
+    /// Opens the plan's data sets once to learn their shapes.
+    pub fn new(plan: Plan, runs: PathBuf) -> Result<Study, StudyError> {
+        let shape = |d: &DataConfig| -> Result<(usize, ImgSize, usize), StudyError> {
+            let s = d.open(Split::Train)?;
+            Ok((s.channels, ImgSize::new(s.height, s.width), s.num_classes))
+        };
+        let (pc, pimg, _) = shape(&data_config(&plan.pretrain.data, &plan.pretrain.data_dir))?;
+        let (dc, dimg, classes) = shape(&data_config(
+            &plan.downstream.data,
+            &plan.downstream.data_dir,
+        ))?;
+        Ok(Study {
+            plan,
+            runs,
+            pretrain_shape: (pc, pimg),
+            downstream_shape: (dc, dimg),
+            classes,
+        })
+    }
+
+    /// Every job in priority order: each method's pre-training first (templates, then the
+    /// direct pre-trainings its cells need), then the cells, method by method in plan order,
+    /// seed-major (every size of the first seed before the second seed).
+    pub fn jobs(&self) -> Vec<Job> {
+        let mut jobs: Vec<Job> = (0..self.plan.templates.len()).map(Job::Template).collect();
+        for (mi, m) in self.plan.methods.iter().enumerate() {
+            let (sizes, seeds) = self.plan.cells_of(m);
+            if m.kind == MethodKind::Direct {
+                for s in sizes {
+                    if !jobs.contains(&Job::Direct(*s)) {
+                        jobs.push(Job::Direct(*s));
+                    }
+                }
+            }
+            for seed in seeds {
+                for s in sizes {
+                    jobs.push(Job::Cell(mi, *s, *seed));
+                }
+            }
+        }
+        jobs
+    }
+
+    /// The job `job` waits for.
+    pub fn dependency(&self, job: &Job) -> Option<Job> {
+        let Job::Cell(mi, size, _) = job else {
+            return None;
+        };
+        match &self.plan.methods[*mi].init().expect("checked by the plan") {
+            InitKind::Random => None,
+            InitKind::Direct => Some(Job::Direct(*size)),
+            InitKind::Sweet { template, .. } => self
+                .plan
+                .templates
+                .iter()
+                .position(|t| &t.name == template)
+                .map(Job::Template),
+        }
+    }
+
+    pub fn name(&self, job: &Job) -> String {
+        match job {
+            Job::Template(i) => format!("template {}", self.plan.templates[*i].name),
+            Job::Direct([d, w]) => format!("direct pre-training d{d} w{w}"),
+            Job::Cell(mi, [d, w], s) => {
+                format!("{} d{d} w{w} seed {s}", self.plan.methods[*mi].name)
+            }
+        }
+    }
+
+    pub fn folder(&self, job: &Job) -> PathBuf {
+        match job {
+            Job::Template(i) => self
+                .runs
+                .join("templates")
+                .join(&self.plan.templates[*i].name),
+            Job::Direct([d, w]) => self.runs.join("direct").join(format!("d{d}-w{w}")),
+            Job::Cell(mi, [d, w], s) => self
+                .runs
+                .join("cells")
+                .join(&self.plan.methods[*mi].name)
+                .join(format!("d{d}-w{w}-s{s}")),
+        }
+    }
+
+    /// Whether `job` has finished (its result is on disk).
+    pub fn is_done(&self, job: &Job) -> bool {
+        let dir = self.folder(job);
+        match job {
+            Job::Template(_) | Job::Direct(_) => {
+                let run = self.pretrain_run(job);
+                let out = pretrain_output(&run, &dir);
+                if matches!(job, Job::Direct(_)) {
+                    out.join(checkpoint::CONFIG_FILE).exists()
+                } else {
+                    out.exists()
+                }
+            }
+            Job::Cell(..) => dir.join(RESULT_FILE).exists() || dir.join(NA_FILE).exists(),
+        }
+    }
+
+    /// The pre-training run of a template or direct job (as `sweet pretrain` builds it).
+    pub fn pretrain_run(&self, job: &Job) -> PretrainRun {
+        let p = &self.plan.pretrain;
+        let (chans, img) = self.pretrain_shape;
+        let encoder = |depth: usize, width: usize, heads: usize| VitConfig {
+            img_size: img,
+            patch_size: p.patch,
+            in_chans: chans,
+            embed_dim: width,
+            depth,
+            num_heads: heads,
+            mlp_ratio: 4.0,
+            num_classes: 0,
+            global_pool: GlobalPool::default(),
+        };
+        let (vit, generator) = match job {
+            Job::Template(i) => {
+                let t: &TemplatePlan = &self.plan.templates[*i];
+                let vit = encoder(t.depth, t.width, t.heads);
+                let g = GeneratorConfig::Tucker(TemplateConfig {
+                    vit: vit.clone(),
+                    ranks: t.ranks,
+                    orientation: Orientation::Residual,
+                    sws: t.sws,
+                });
+                (vit, g)
+            }
+            Job::Direct([d, w]) => (
+                encoder(*d, *w, w / self.plan.head_dim),
+                GeneratorConfig::Dense,
+            ),
+            Job::Cell(..) => unreachable!("cells are not pre-trainings"),
+        };
+        PretrainRun {
+            dataset: data_config(&p.data, &p.data_dir),
+            train_images: None,
+            pretrain: PretrainConfig {
+                vit,
+                generator,
+                decoder: DecoderConfig {
+                    width: p.decoder_width,
+                    depth: p.decoder_depth,
+                    heads: p.decoder_heads,
+                    mlp_ratio: 4.0,
+                },
+                mask_ratio: p.mask_ratio,
+                run: LoopConfig {
+                    epochs: p.epochs,
+                    batch_size: p.batch_size,
+                    lr: scaled_lr(p.base_lr, p.batch_size),
+                    min_lr: p.min_lr,
+                    warmup_epochs: p.warmup_epochs,
+                    optimizer: AdamWConfig {
+                        beta1: 0.9,
+                        beta2: 0.95,
+                        eps: 1e-8,
+                        weight_decay: p.weight_decay,
+                        grad_clip: None,
+                    },
+                    seed: p.seed,
+                    workers: 1,
+                    max_steps: None,
+                    stop_after: None,
+                },
+                eval_images: p.eval_images,
+            },
+        }
+    }
+
+    /// Runs `job` to completion (resuming what a killed run left) on `device`.
+    pub fn run(
+        &self,
+        job: &Job,
+        log: &mut dyn Observer,
+        device: &Device,
+    ) -> Result<(), StudyError> {
+        match job {
+            Job::Template(_) | Job::Direct(_) => self.run_pretraining(job, log, device),
+            Job::Cell(mi, size, seed) => {
+                self.run_cell(&self.plan.methods[*mi], *size, *seed, job, log, device)
+            }
+        }
+    }
+
+    fn run_pretraining(
+        &self,
+        job: &Job,
+        log: &mut dyn Observer,
+        device: &Device,
+    ) -> Result<(), StudyError> {
+        let dir = self.folder(job);
+        let run = self.pretrain_run(job);
+        let resume = dir.join(CHECKPOINT_FILE).exists();
+        if resume {
+            // A folder started by hand (`sweet pretrain`) is adopted if it runs the same recipe.
+            let stored: PretrainRun = read_json(&dir.join(PretrainRun::FILE))?;
+            let mut a = stored.clone();
+            a.pretrain.run.workers = 1;
+            if a != run {
+                return Err(StudyError::Plan {
+                    path: dir.join(PretrainRun::FILE),
+                    reason: format!(
+                        "this pre-training runs other settings than the plan asks for:\n  folder: {}\n  plan:   {}",
+                        serde_json::to_string(&stored).unwrap_or_default(),
+                        serde_json::to_string(&run).unwrap_or_default()
+                    ),
+                });
+            }
+        }
+        let done = run_pretraining(&run, &dir, resume, log, device)?;
+        write_pretrain_output(&run, &dir, &done)?;
+        Ok(())
+    }
+
+    fn run_cell(
+        &self,
+        m: &MethodPlan,
+        [depth, width]: [usize; 2],
+        seed: u64,
+        job: &Job,
+        log: &mut dyn Observer,
+        device: &Device,
+    ) -> Result<(), StudyError> {
+        let dir = self.folder(job);
+        std::fs::create_dir_all(&dir).map_err(|source| StudyError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let heads = width / self.plan.head_dim;
+        let (chans, img) = self.downstream_shape;
+        let mut template_name = String::new();
+        let (mut pretrain_s, mut init_s) = (0.0, 0.0);
+        let init_from = match &m.init().expect("checked by the plan") {
+            InitKind::Random => None,
+            InitKind::Direct => {
+                let pre = self.folder(&Job::Direct([depth, width]));
+                pretrain_s = epoch_seconds::<PretrainMetrics>(&pre)?;
+                Some(pre.join("encoder"))
+            }
+            InitKind::Sweet {
+                template,
+                width_rule,
+                scaler_steps,
+                scaler_images,
+                scaler_batch_size,
+                scaler_lr,
+                scaler_warmup_steps,
+            } => {
+                template_name = template.clone();
+                let ti = self
+                    .plan
+                    .templates
+                    .iter()
+                    .position(|t| &t.name == template)
+                    .expect("checked by the plan");
+                let tdir = self.folder(&Job::Template(ti));
+                let sws = self.plan.templates[ti].sws;
+                let p = &self.plan.pretrain;
+                let run = InitRun {
+                    template: tdir.join(sweet_template::file::TEMPLATE_FILE),
+                    depth,
+                    width,
+                    heads: Some(heads),
+                    classes: self.classes,
+                    width_rule: width_rule.unwrap_or_else(|| WidthRule::matching(sws)),
+                    scalers: ScalerLearning {
+                        steps: *scaler_steps,
+                        images: *scaler_images,
+                        batch_size: *scaler_batch_size,
+                        lr: *scaler_lr,
+                        warmup_steps: *scaler_warmup_steps,
+                        eval_images: ScalerLearning::default().eval_images,
+                        workers: 1,
+                    },
+                    data: Some(data_config(&p.data, &p.data_dir)),
+                    seed,
+                };
+                let out = dir.join("init");
+                match run_init(&run, &out, log, device) {
+                    Ok(record) => {
+                        pretrain_s = record.provenance.pretrain_seconds;
+                        init_s = record.seconds;
+                        Some(out)
+                    }
+                    Err(TrainError::Invalid(reason)) => {
+                        write_text(&dir.join(NA_FILE), &reason)?;
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        let f = &self.plan.finetune;
+        let vit = match &init_from {
+            Some(folder) => VitConfig {
+                num_classes: self.classes,
+                global_pool: GlobalPool::Token,
+                ..checkpoint::read_config(folder)?.vit()
+            },
+            None => VitConfig {
+                img_size: img,
+                patch_size: self.plan.pretrain.patch,
+                in_chans: chans,
+                embed_dim: width,
+                depth,
+                num_heads: heads,
+                mlp_ratio: 4.0,
+                num_classes: self.classes,
+                global_pool: GlobalPool::Token,
+            },
+        };
+        let run = ClassifyRun {
+            dataset: data_config(&self.plan.downstream.data, &self.plan.downstream.data_dir),
+            labels_per_class: self.plan.downstream.labels_per_class,
+            init_from,
+            vit: vit.clone(),
+            train: TrainConfig {
+                run: LoopConfig {
+                    epochs: f.epochs,
+                    batch_size: f.batch_size,
+                    lr: f.lr,
+                    min_lr: f.min_lr,
+                    warmup_epochs: f.warmup_epochs,
+                    optimizer: AdamWConfig {
+                        beta1: 0.9,
+                        beta2: 0.999,
+                        eps: 1e-8,
+                        weight_decay: f.weight_decay,
+                        grad_clip: f.grad_clip,
+                    },
+                    seed,
+                    workers: 1,
+                    max_steps: None,
+                    stop_after: None,
+                },
+                label_smoothing: f.smoothing,
+                pad_crop: f.pad_crop,
+                hflip: false,
+                layer_decay: m.layer_decay.then_some(f.layer_decay),
+                drop_path: f.drop_path,
+                eval_images: self.plan.downstream.eval_images,
+            },
+        };
+        let ft = dir.join("finetune");
+        let resume = ft.join(CHECKPOINT_FILE).exists();
+        let done = run_classification(&run, &ft, resume, log, device)?;
+        let fin: FinalMetrics = match done.final_metrics {
+            Some(f) => f,
+            None => read_json(&ft.join(FINAL_FILE))?,
+        };
+        let acc_epochs: Vec<f64> = read_jsonl::<EpochMetrics>(&ft.join(METRICS_FILE))
+            .map_err(|source| StudyError::Io {
+                path: ft.join(METRICS_FILE),
+                source,
+            })?
+            .iter()
+            .map(|e| e.test_acc)
+            .collect();
+        let row = CellResult {
+            method: m.name.clone(),
+            template: template_name,
+            depth,
+            width,
+            heads: vit.num_heads,
+            params: Some(done.model.num_params() as u64),
+            seed,
+            pretrain_s: Some(pretrain_s),
+            init_s: Some(init_s),
+            finetune_s: Some(fin.train_seconds),
+            best_acc: CellResult::best_of(&acc_epochs),
+            acc_epochs,
+            final_acc: Some(fin.test_acc),
+            note: String::new(),
+        };
+        let text = serde_json::to_string_pretty(&row).expect("rows serialize");
+        write_text(&dir.join(RESULT_FILE), &text)
+    }
+
+    /// The row of a finished cell job (a result or an n/a), `None` while it is unfinished.
+    pub fn row(&self, job: &Job) -> Result<Option<CellResult>, StudyError> {
+        let Job::Cell(mi, [depth, width], seed) = job else {
+            return Ok(None);
+        };
+        let dir = self.folder(job);
+        if dir.join(RESULT_FILE).exists() {
+            return Ok(Some(read_json(&dir.join(RESULT_FILE))?));
+        }
+        if dir.join(NA_FILE).exists() {
+            let reason = std::fs::read_to_string(dir.join(NA_FILE)).unwrap_or_default();
+            let m = &self.plan.methods[*mi];
+            let template = match &m.init().expect("checked by the plan") {
+                InitKind::Sweet { template, .. } => template.clone(),
+                _ => String::new(),
+            };
+            let heads = width / self.plan.head_dim;
+            return Ok(Some(CellResult::na(
+                m.name.clone(),
+                template,
+                (*depth, *width, heads),
+                *seed,
+                reason.trim(),
+            )));
+        }
+        Ok(None)
+    }
+}
+
+/// A finished cell's row of results.
+pub const RESULT_FILE: &str = "result.json";
+/// A cell its method cannot produce: the reason.
+pub const NA_FILE: &str = "na.txt";
+
+/// Seconds of a run folder's epochs (its metrics lines' `epoch_seconds`).
+fn epoch_seconds<T: serde::de::DeserializeOwned + HasSeconds>(
+    dir: &Path,
+) -> Result<f64, StudyError> {
+    let path = dir.join(METRICS_FILE);
+    let lines: Vec<T> = read_jsonl(&path).map_err(|source| StudyError::Io { path, source })?;
+    Ok(lines.iter().map(HasSeconds::seconds).sum())
+}
+
+trait HasSeconds {
+    fn seconds(&self) -> f64;
+}
+impl HasSeconds for PretrainMetrics {
+    fn seconds(&self) -> f64 {
+        self.epoch_seconds
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StudyError> {
+    let text = std::fs::read_to_string(path).map_err(|source| StudyError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| StudyError::Plan {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+fn write_text(path: &Path, text: &str) -> Result<(), StudyError> {
+    sweet_vit::tensor_file::atomic_write(path, text.as_bytes()).map_err(|e| StudyError::Plan {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}

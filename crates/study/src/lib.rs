@@ -1,0 +1,34 @@
+//! Studies (METHOD.md section 8): a [`plan::Plan`] of (method x size x seed) cells on one
+//! downstream task with one fine-tuning budget, each cell its own resumable run folder
+//! ([`jobs`]), run `--jobs` at a time with one thread each ([`schedule`]), and the report:
+//! `results.csv` (one row per finished cell) and `README.md` with tables and plots drawn by
+//! sweet-report.
+
+pub mod jobs;
+pub mod plan;
+pub mod schedule;
+
+use std::path::PathBuf;
+
+pub use jobs::{Job, Study};
+pub use plan::Plan;
+pub use schedule::{default_runs, run_study, write_report, StudyOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StudyError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {reason}")]
+    Plan { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Train(#[from] sweet_train::TrainError),
+    #[error(transparent)]
+    Model(#[from] sweet_vit::checkpoint::CheckpointError),
+    #[error(transparent)]
+    Report(#[from] sweet_report::ReportError),
+    #[error("{failed} of the study's jobs failed (the others finished): {first}")]
+    Jobs { failed: usize, first: String },
+}
