@@ -63,7 +63,14 @@ fn data_config(data: &str, dir: &Path) -> DataConfig {
 
 impl Study {
     /// Opens the plan's data sets once to learn their shapes.
-    pub fn new(plan: Plan, runs: PathBuf) -> Result<Study, StudyError> {
+    pub fn new(mut plan: Plan, runs: PathBuf) -> Result<Study, StudyError> {
+        // Data folders as absolute paths, so run files name them the same from any directory.
+        for dir in [&mut plan.pretrain.data_dir, &mut plan.downstream.data_dir] {
+            *dir = std::fs::canonicalize(&*dir).map_err(|source| StudyError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+        }
         let shape = |d: &DataConfig| -> Result<(usize, ImgSize, usize), StudyError> {
             let s = d.open(Split::Train)?;
             Ok((s.channels, ImgSize::new(s.height, s.width), s.num_classes))
@@ -199,7 +206,7 @@ impl Study {
         };
         PretrainRun {
             dataset: data_config(&p.data, &p.data_dir),
-            train_images: None,
+            train_images: p.train_images,
             pretrain: PretrainConfig {
                 vit,
                 generator,
@@ -262,6 +269,9 @@ impl Study {
             let stored: PretrainRun = read_json(&dir.join(PretrainRun::FILE))?;
             let mut a = stored.clone();
             a.pretrain.run.workers = 1;
+            if let Ok(d) = std::fs::canonicalize(&a.dataset.data_dir) {
+                a.dataset.data_dir = d;
+            }
             if a != run {
                 return Err(StudyError::Plan {
                     path: dir.join(PretrainRun::FILE),

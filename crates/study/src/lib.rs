@@ -23,12 +23,31 @@ pub enum StudyError {
     },
     #[error("{path}: {reason}")]
     Plan { path: PathBuf, reason: String },
+    // Boxed: these errors are large and travel through every job's Result.
     #[error(transparent)]
-    Train(#[from] sweet_train::TrainError),
+    Train(Box<sweet_train::TrainError>),
     #[error(transparent)]
-    Model(#[from] sweet_vit::checkpoint::CheckpointError),
+    Model(Box<sweet_vit::checkpoint::CheckpointError>),
     #[error(transparent)]
-    Report(#[from] sweet_report::ReportError),
+    Report(Box<sweet_report::ReportError>),
     #[error("{failed} of the study's jobs failed (the others finished): {first}")]
     Jobs { failed: usize, first: String },
+}
+
+impl From<sweet_train::TrainError> for StudyError {
+    fn from(e: sweet_train::TrainError) -> Self {
+        StudyError::Train(Box::new(e))
+    }
+}
+
+impl From<sweet_vit::checkpoint::CheckpointError> for StudyError {
+    fn from(e: sweet_vit::checkpoint::CheckpointError) -> Self {
+        StudyError::Model(Box::new(e))
+    }
+}
+
+impl From<sweet_report::ReportError> for StudyError {
+    fn from(e: sweet_report::ReportError) -> Self {
+        StudyError::Report(Box::new(e))
+    }
 }

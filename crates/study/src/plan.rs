@@ -49,7 +49,10 @@ pub struct PretrainPlan {
     pub decoder_depth: usize,
     pub decoder_heads: usize,
     pub eval_images: usize,
-    /// Patch side and head count of every pre-trained encoder (direct ones too).
+    /// Use only the first N training images (default: all).
+    #[serde(default)]
+    pub train_images: Option<usize>,
+    /// Patch side of every encoder of the study.
     pub patch: usize,
     #[serde(default)]
     pub seed: u64,
@@ -220,10 +223,33 @@ impl Plan {
     }
 
     fn check(&self) -> Result<(), String> {
-        let mut names = std::collections::BTreeSet::new();
-        for m in &self.methods {
-            if !names.insert(&m.name) {
-                return Err(format!("method {:?} appears twice", m.name));
+        for (i, m) in self.methods.iter().enumerate() {
+            // A method may be listed twice (e.g. its most important sizes early in the
+            // priority order, the rest late) when only its sizes and seeds differ and no cell
+            // repeats.
+            for earlier in &self.methods[..i] {
+                if earlier.name != m.name {
+                    continue;
+                }
+                let same = MethodPlan {
+                    sizes: None,
+                    seeds: None,
+                    ..earlier.clone()
+                } == MethodPlan {
+                    sizes: None,
+                    seeds: None,
+                    ..m.clone()
+                };
+                let (s1, d1) = self.cells_of(earlier);
+                let (s2, d2) = self.cells_of(m);
+                let overlap =
+                    s1.iter().any(|s| s2.contains(s)) && d1.iter().any(|d| d2.contains(d));
+                if !same || overlap {
+                    return Err(format!(
+                        "method {:?} appears twice with other settings or the same cells",
+                        m.name
+                    ));
+                }
             }
             if let InitKind::Sweet { template, .. } = &m.init()? {
                 if !self.templates.iter().any(|t| &t.name == template) {

@@ -290,10 +290,13 @@ fn an_init_at_another_size_has_the_golden_keys_and_shapes() {
     assert_eq!(dense.num_heads, 3);
     // layer 1's norm1 weight: the mean of the template's layers 0 and 1 in its first 16
     // channels, timm's init (ones) in the 8 new ones
-    let src = |l: usize| vals(&t.blocks[l].norm1.weight.val());
+    let (s0, s1) = (
+        vals(&t.blocks[0].norm1.weight.val()),
+        vals(&t.blocks[1].norm1.weight.val()),
+    );
     let got = vals(&dense.blocks[1].norm1.weight.val());
-    for i in 0..16 {
-        assert_eq!(got[i], 0.5 * src(0)[i] + 0.5 * src(1)[i], "channel {i}");
+    for (i, g) in got[..16].iter().enumerate() {
+        assert_eq!(*g, 0.5 * s0[i] + 0.5 * s1[i], "channel {i}");
     }
     assert!(got[16..].iter().all(|&v| v == 1.0));
     // the position table is sin-cos at width 24, not a slice of the template's
