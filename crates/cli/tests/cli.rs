@@ -404,8 +404,13 @@ fn bad_input_is_an_error_naming_the_problem() {
 /// and be printed as one runnable line.
 #[test]
 fn every_command_help_shows_a_runnable_example() {
-    let commands: [&[&str]; 9] = [
+    let commands: [&[&str]; 14] = [
         &["train"],
+        &["finetune"],
+        &["study"],
+        &["init", "sweet"],
+        &["bench", "init"],
+        &["plot", "pretrain"],
         &["pretrain"],
         &["eval"],
         &["predict"],
