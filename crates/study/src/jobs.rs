@@ -20,7 +20,7 @@ use sweet_template::{GeneratorConfig, Orientation, TemplateConfig, WidthRule};
 use sweet_train::adamw::AdamWConfig;
 use sweet_train::classify::{EpochMetrics, FinalMetrics, TrainConfig, FINAL_FILE};
 use sweet_train::metrics::read_jsonl;
-use sweet_train::pretrain::{PretrainConfig, PretrainMetrics};
+use sweet_train::pretrain::PretrainConfig;
 use sweet_train::run::{
     pretrain_output, run_classification, run_init, run_pretraining, write_pretrain_output,
     ClassifyRun, DataConfig, InitRun, PretrainRun, ScalerLearning,
@@ -310,7 +310,7 @@ impl Study {
             InitKind::Random => None,
             InitKind::Direct => {
                 let pre = self.folder(&Job::Direct([depth, width]));
-                pretrain_s = epoch_seconds::<PretrainMetrics>(&pre)?;
+                pretrain_s = sweet_train::pretrain::run_totals(&pre)?.0;
                 Some(pre.join("encoder"))
             }
             InitKind::Sweet {
@@ -485,24 +485,6 @@ impl Study {
 pub const RESULT_FILE: &str = "result.json";
 /// A cell its method cannot produce: the reason.
 pub const NA_FILE: &str = "na.txt";
-
-/// Seconds of a run folder's epochs (its metrics lines' `epoch_seconds`).
-fn epoch_seconds<T: serde::de::DeserializeOwned + HasSeconds>(
-    dir: &Path,
-) -> Result<f64, StudyError> {
-    let path = dir.join(METRICS_FILE);
-    let lines: Vec<T> = read_jsonl(&path).map_err(|source| StudyError::Io { path, source })?;
-    Ok(lines.iter().map(HasSeconds::seconds).sum())
-}
-
-trait HasSeconds {
-    fn seconds(&self) -> f64;
-}
-impl HasSeconds for PretrainMetrics {
-    fn seconds(&self) -> f64 {
-        self.epoch_seconds
-    }
-}
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StudyError> {
     let text = std::fs::read_to_string(path).map_err(|source| StudyError::Io {

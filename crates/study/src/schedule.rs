@@ -181,7 +181,8 @@ pub fn write_report(study: &Study, opts: &StudyOptions) -> Result<Vec<CellResult
         source,
     })?;
     write_results(&opts.out.join("results.csv"), &rows)?;
-    let spent: f64 = pretraining_seconds(study)?
+    let pretrained = pretraining_seconds(study)?;
+    let spent: f64 = pretrained
         + rows
             .iter()
             .map(|r| r.init_s.unwrap_or(0.0) + r.finetune_s.unwrap_or(0.0))
@@ -195,7 +196,7 @@ pub fn write_report(study: &Study, opts: &StudyOptions) -> Result<Vec<CellResult
         study.plan.notes.trim(),
         rows.len(),
         spent / 3600.0,
-        pretraining_seconds(study)? / 3600.0,
+        pretrained / 3600.0,
         opts.plan_text.trim()
     );
     sweet_report::write_report(&opts.out, &study.plan.title, &rows, &notes)?;
@@ -207,10 +208,7 @@ fn pretraining_seconds(study: &Study) -> Result<f64, StudyError> {
     let mut s = 0.0;
     for j in study.jobs() {
         if matches!(j, Job::Template(_) | Job::Direct(_)) {
-            let path = study.folder(&j).join(sweet_train::METRICS_FILE);
-            let lines: Vec<PretrainMetrics> = sweet_train::metrics::read_jsonl(&path)
-                .map_err(|source| StudyError::Io { path, source })?;
-            s += lines.iter().map(|m| m.epoch_seconds).sum::<f64>();
+            s += sweet_train::pretrain::run_totals(&study.folder(&j))?.0;
         }
     }
     Ok(s)

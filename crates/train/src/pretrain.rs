@@ -294,3 +294,16 @@ impl EpochRecord for PretrainMetrics {
 fn train_device<M: Module>(model: &M) -> Device {
     model.devices().into_iter().next().unwrap_or_default()
 }
+
+/// What the metrics lines of the pre-training run in `dir` add up to: its seconds (the epochs'
+/// `epoch_seconds`, over every invocation, resumed or not) and its optimizer steps. No lines (no
+/// file yet) is `(0.0, 0)`.
+pub fn run_totals(dir: &Path) -> Result<(f64, usize), TrainError> {
+    let path = dir.join(crate::METRICS_FILE);
+    let lines: Vec<PretrainMetrics> =
+        crate::metrics::read_jsonl(&path).map_err(|source| TrainError::Io { path, source })?;
+    Ok((
+        lines.iter().map(|m| m.epoch_seconds).sum(),
+        lines.last().map_or(0, |m| m.step),
+    ))
+}

@@ -165,9 +165,8 @@ pub fn run_init(
     // The encoder learns headless; the head is added at export.
     let target = target_config(&tcfg, run.depth, run.width, heads, 0);
     let ad = device.clone().autodiff();
-    let encoder = init_from_template(&template, &target, run.width_rule, run.seed, &ad)
+    let mut encoder = init_from_template(&template, &target, run.width_rule, run.seed, &ad)
         .map_err(|e| invalid(&e))?;
-    let mut encoder = encoder;
     // G frozen: the optimizer leaves a parameter without gradient bit for bit.
     encoder.generator.template = encoder.generator.template.set_require_grad(false);
     let decoder = adapted_decoder(&pretraining.pretrain, &decoder_tensors, &target.vit, &ad)?;
@@ -230,14 +229,7 @@ pub fn run_init(
             groups,
         )?;
         mae = learned;
-        let lines: Vec<crate::pretrain::PretrainMetrics> = crate::metrics::read_jsonl(
-            &scaler_dir.join(crate::METRICS_FILE),
-        )
-        .map_err(|source| TrainError::Io {
-            path: scaler_dir.join(crate::METRICS_FILE),
-            source,
-        })?;
-        scaler_seconds = lines.iter().map(|m| m.epoch_seconds).sum();
+        scaler_seconds = crate::pretrain::run_totals(&scaler_dir)?.0;
         learn_elapsed = learning.elapsed().as_secs_f64();
         after = Some(evaluate(&mae.valid(), &test, &cfg, device, None)?);
     }

@@ -14,10 +14,9 @@ use sweet_vit::names::named_tensors;
 
 use super::{refuse_existing_run, write_run_file, DataConfig};
 use crate::error::TrainError;
-use crate::metrics::{read_jsonl, METRICS_FILE};
 use crate::observer::Observer;
 use crate::param_groups::ParamGroups;
-use crate::pretrain::{pretrain, Mae, PretrainConfig, PretrainMetrics};
+use crate::pretrain::{pretrain, run_totals, Mae, PretrainConfig, PretrainMetrics};
 
 /// Everything needed to reproduce or resume a pre-training run, saved as `RUN/pretrain.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -117,19 +116,14 @@ pub fn write_pretrain_output(
     let encoder = done.model.encoder.valid();
     match &run.pretrain.generator {
         GeneratorConfig::Tucker(tcfg) => {
-            let metrics_path = out.join(METRICS_FILE);
-            let lines: Vec<PretrainMetrics> =
-                read_jsonl(&metrics_path).map_err(|source| TrainError::Io {
-                    path: metrics_path,
-                    source,
-                })?;
+            let (pretrain_seconds, pretrain_steps) = run_totals(out)?;
             let provenance = Provenance {
                 data: run.dataset.data.clone(),
                 mean: done.mean.clone(),
                 std: done.std.clone(),
                 pretraining: serde_json::to_value(run).expect("run files serialize"),
-                pretrain_seconds: lines.iter().map(|m| m.epoch_seconds).sum(),
-                pretrain_steps: lines.last().map_or(0, |m| m.step),
+                pretrain_seconds,
+                pretrain_steps,
             };
             let decoder = named_tensors(&done.model.decoder.valid());
             template_file::save(&path, &encoder, tcfg, &provenance, &decoder)
