@@ -73,18 +73,23 @@ pub struct InitArgs {
     pub steps: usize,
 }
 
-fn init(a: InitArgs) -> anyhow::Result<()> {
-    let vit = VitConfig {
+/// The headless 224 px, patch 16, RGB encoder of the composition benchmarks.
+fn encoder_224(depth: usize, width: usize, heads: usize) -> VitConfig {
+    VitConfig {
         img_size: 224.into(),
         patch_size: 16,
         in_chans: 3,
-        embed_dim: a.width,
-        depth: a.depth,
-        num_heads: a.heads,
+        embed_dim: width,
+        depth,
+        num_heads: heads,
         mlp_ratio: 4.0,
         num_classes: 0,
         global_pool: Default::default(),
-    };
+    }
+}
+
+fn init(a: InitArgs) -> anyhow::Result<()> {
+    let vit = encoder_224(a.depth, a.width, a.heads);
     let cfg = sweet_template::TemplateConfig::with_default_ranks(vit);
     let device = super::device();
     let template = sweet_template::templated_vit(&cfg, 0, &device)?.with_sincos_pos_embed();
@@ -127,17 +132,7 @@ fn init(a: InitArgs) -> anyhow::Result<()> {
 }
 
 fn compose(a: ComposeArgs) -> anyhow::Result<()> {
-    let vit = VitConfig {
-        img_size: 224.into(),
-        patch_size: 16,
-        in_chans: 3,
-        embed_dim: a.width,
-        depth: a.depth,
-        num_heads: a.heads,
-        mlp_ratio: 4.0,
-        num_classes: 0,
-        global_pool: Default::default(),
-    };
+    let vit = encoder_224(a.depth, a.width, a.heads);
     let cfg = sweet_template::TemplateConfig {
         ranks: [a.rank1, a.width, a.width],
         ..sweet_template::TemplateConfig::with_default_ranks(vit)
