@@ -17,6 +17,7 @@ use sweet_vit::{BlockGenerator, DenseBlocks, EncoderView, LayerWeights, Vit};
 
 use crate::config::{Orientation, TemplateConfig};
 use crate::factors::{gaussian, orthonormal, template_std};
+use crate::kronecker::{kronecker_vit, Kronecker, KroneckerConfig};
 use crate::sws::SwsDraw;
 use crate::tucker::compose_layers;
 
@@ -243,6 +244,8 @@ pub enum GeneratorConfig {
     Dense,
     /// The SWEET Tucker template with one size's scalers.
     Tucker(TemplateConfig),
+    /// Kronecker templates with one size's scalers (the WAVE baseline).
+    Kronecker(KroneckerConfig),
 }
 
 impl GeneratorConfig {
@@ -250,6 +253,7 @@ impl GeneratorConfig {
         match self {
             GeneratorConfig::Dense => "dense",
             GeneratorConfig::Tucker(_) => "tucker",
+            GeneratorConfig::Kronecker(_) => "kronecker",
         }
     }
 
@@ -258,6 +262,7 @@ impl GeneratorConfig {
         match self {
             GeneratorConfig::Dense => SwsDraw::Full,
             GeneratorConfig::Tucker(t) => t.sws.draw(t, rng),
+            GeneratorConfig::Kronecker(_) => SwsDraw::Full,
         }
     }
 }
@@ -269,6 +274,7 @@ impl GeneratorConfig {
 pub enum Generator {
     Dense(DenseBlocks),
     Tucker(Tucker),
+    Kronecker(Kronecker),
 }
 
 impl BlockGenerator for Generator {
@@ -279,6 +285,7 @@ impl BlockGenerator for Generator {
         match self {
             Generator::Dense(d) => d.layers(&()),
             Generator::Tucker(t) => t.layers(draw),
+            Generator::Kronecker(k) => k.layers(draw),
         }
     }
 }
@@ -299,6 +306,9 @@ pub fn generated_vit(
         }
         GeneratorConfig::Tucker(t) => {
             templated_vit(t, seed, device)?.map_generator(Generator::Tucker)
+        }
+        GeneratorConfig::Kronecker(k) => {
+            kronecker_vit(k, seed, device)?.map_generator(Generator::Kronecker)
         }
     })
 }

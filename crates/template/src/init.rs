@@ -14,16 +14,16 @@
 //! - The sin-cos position table is recomputed at D', never sliced; a learned one is fitted.
 //! - The head is fresh (timm's init) for the target's classes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
-use burn::module::Param;
+use burn::module::{Module, Param};
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use sweet_vit::names::{load_named, named_tensors, HostTensor};
+use sweet_vit::names::{load_named, named_shapes, named_tensors, HostTensor};
 use sweet_vit::width::fit_host;
 use sweet_vit::{PosEmbedKind, Vit, VitConfig};
 
@@ -127,7 +127,7 @@ pub fn depth_source(l: usize, l_src: usize, l_dst: usize) -> (usize, usize, f32)
 }
 
 /// `(1 - t) a + t b` entry by entry; `a` itself when `t = 0`.
-fn blend(a: &HostTensor, b: &HostTensor, t: f32) -> HostTensor {
+pub(crate) fn blend(a: &HostTensor, b: &HostTensor, t: f32) -> HostTensor {
     if t == 0.0 {
         return a.clone();
     }
@@ -266,8 +266,7 @@ pub fn init_from_template(
         .validate()
         .map_err(|e| InitError::Invalid(format!("target model: {e}")))?;
     let src = template;
-    let (d_src, d_dst) = (src.embed_dim(), target.vit.embed_dim);
-    let (l_src, l_dst) = (src.blocks.len(), target.vit.depth);
+    let (d_dst, l_dst) = (target.vit.embed_dim, target.vit.depth);
     if src.grid != target.vit.grid() {
         return Err(InitError::Invalid(format!(
             "the target's patch grid {:?} differs from the template's {:?}",
@@ -283,10 +282,30 @@ pub fn init_from_template(
         orientation: src.generator.orientation,
     };
     let fresh = Vit::with_generator(&target.vit, seed, device, |_| generator);
+    map_parts(src, fresh)
+}
+
+/// `fresh` (the target: its generator already mapped, its parts at timm's init) with the
+/// ordinary parts of `src` mapped onto it: per-layer parts blended along depth, every part
+/// fitted in width by [`fit_host`] (new channels from `fresh`); the generator's own keys, the
+/// head, `fc_norm` and a sin-cos position table (then recomputed at the target's width) stay
+/// `fresh`'s. Whatever generators `src` and `fresh` hold (a Tucker template, Kronecker
+/// templates), the parts follow the same rules.
+pub fn map_parts<S: Module, G: Module>(src: &Vit<S>, fresh: Vit<G>) -> Result<Vit<G>, InitError>
+where
+    Vit<S>: Module,
+    Vit<G>: Module,
+{
+    let (d_src, d_dst) = (src.embed_dim(), fresh.embed_dim());
+    let (l_src, l_dst) = (src.blocks.len(), fresh.blocks.len());
+    let generator: BTreeSet<String> = named_shapes(&fresh.generator)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     let source: BTreeMap<String, HostTensor> = named_tensors(src).into_iter().collect();
     let mut mapped = BTreeMap::new();
     for (key, fresh_t) in named_tensors(&fresh) {
-        let is_generator = key == "template" || key.starts_with("scalers.");
+        let is_generator = generator.contains(&key);
         let keep_fresh = key.starts_with("head.")
             || key.starts_with("fc_norm.")
             || (key == "pos_embed" && src.pos_kind == PosEmbedKind::SinCos);

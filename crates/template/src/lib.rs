@@ -13,12 +13,15 @@
 //!   is `Vit<Tucker>`: the same parts and forward as the dense ViT), one template shared by
 //!   several sizes, and the enum of generators a pre-training trains.
 //! - [`file`]: the template file (`template.safetensors`).
+//! - [`kronecker`]: Kronecker weight templates (the WAVE baseline), their file and the mapping
+//!   to other sizes.
 
 pub mod config;
 pub mod factors;
 pub mod file;
 pub mod generator;
 pub mod init;
+pub mod kronecker;
 pub mod sws;
 pub mod tucker;
 
@@ -27,6 +30,7 @@ pub use generator::{
     generated_vit, templated_vit, Generator, GeneratorConfig, Scalers, SharedTemplate, Tucker,
 };
 pub use init::{init_from_template, target_config, target_heads, InitError, WidthRule};
+pub use kronecker::{kronecker_vit, Kronecker, KroneckerConfig};
 pub use sws::{SwsDraw, SwsMode};
 
 /// A ViT whose attention and MLP weights the Tucker template composes at every forward.

@@ -119,7 +119,7 @@ fn plan(seed: u64) -> MaskPlan {
 fn tucker(mae: &Mae) -> &Tucker {
     match &mae.encoder.generator {
         Generator::Tucker(t) => t,
-        Generator::Dense(_) => panic!("a template generator"),
+        _ => panic!("a Tucker template generator"),
     }
 }
 

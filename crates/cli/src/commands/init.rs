@@ -1,11 +1,11 @@
 //! `sweet init`: write a freshly initialized model folder, by timm's init or from a template.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde_json::json;
 use sweet_template::WidthRule;
-use sweet_train::run::{finished_init, run_init, InitRun, ScalerLearning};
+use sweet_train::run::{run_init, run_init_kronecker, InitRun, KroneckerInitRun, ScalerLearning};
 use sweet_vit::{checkpoint, Vit, VitConfig};
 
 use crate::data_args::DataArgs;
@@ -34,28 +34,59 @@ pub enum Init {
     /// --scaler-steps 0 is the zero-shot mode (no data needed). A killed run continues with the
     /// same command and --resume.
     Sweet(SweetArgs),
+    /// WAVE (Kronecker weight templates, BASELINES.md section 4): a ViT of any depth and of a
+    /// width that is a multiple of 32 from the templates of `sweet pretrain --generator kronecker`.
+    ///
+    /// Every attention and MLP matrix is sum_t S_t (x) T_t: the 32x32 templates T (16 per weight
+    /// type) stay frozen; the target's scalers S start from the aux net's (interpolated along
+    /// relative depth per weight type and template; in width, tiles cut or extended per segment:
+    /// q|k|v for qkv, the hidden channels for fc1/fc2; new tiles at the trained std), then learn
+    /// for --scaler-steps steps of the MAE loss exactly as `sweet init sweet` learns SWEET's
+    /// (same defaults, decoder reuse and data). Biases, norms and embeddings follow SWEET's rules;
+    /// the head is fresh. The result is an ordinary timm model folder (model.safetensors,
+    /// config.json with the aux's mean/std) with init.json saying how it was made. It cannot
+    /// produce widths that are not multiples of 32.
+    ///
+    /// Example (templates from `sweet pretrain --generator kronecker ... --out runs/kronecker`):
+    ///   sweet init kronecker --templates runs/kronecker/kronecker.safetensors --depth 12 --width 192 --classes 10 --data fashion-mnist --data-dir data/fashion-mnist --out models/wave-d12-w192
+    ///
+    /// --scaler-steps 0 is the zero-shot mode (no data needed). A killed run continues with the
+    /// same command and --resume.
+    Kronecker(KroneckerArgs),
 }
 
 #[derive(clap::Args, Debug)]
-pub struct SweetArgs {
-    /// The template file of a `sweet pretrain` run (RUN/template.safetensors).
+pub struct KroneckerArgs {
+    /// The Kronecker template file of a `sweet pretrain --generator kronecker` run
+    /// (RUN/kronecker.safetensors).
     #[arg(long)]
-    pub template: PathBuf,
+    pub templates: PathBuf,
     #[arg(long)]
     pub depth: usize,
+    /// A multiple of 32 (the template size).
     #[arg(long)]
     pub width: usize,
-    /// Heads (default: width / the template's head dim; needed for widths it does not divide).
+    /// Heads (default: width / the aux net's head dim).
     #[arg(long)]
     pub heads: Option<usize>,
     /// Classifier outputs of the fresh head (0 = none).
     #[arg(long)]
     pub classes: usize,
-    /// For widths below the template's: `rows` (the first rows of U and V, what --sws channels
-    /// trains) or `ranks` (also the leading fibres of G, what --sws nested trains). Default: the
-    /// rule matching the template's SWS mode.
+    #[command(flatten)]
+    pub learning: LearningArgs,
+    /// Output model folder.
     #[arg(long)]
-    pub width_rule: Option<WidthRule>,
+    pub out: PathBuf,
+    /// Continue a killed scaler learning in --out.
+    #[arg(long)]
+    pub resume: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Scaler learning's flags (the same for every template).
+#[derive(clap::Args, Debug)]
+pub struct LearningArgs {
     /// Steps of scaler learning (0 = zero-shot).
     #[arg(long, default_value_t = ScalerLearning::default().steps)]
     pub scaler_steps: usize,
@@ -80,6 +111,30 @@ pub struct SweetArgs {
     pub seed: u64,
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SweetArgs {
+    /// The template file of a `sweet pretrain` run (RUN/template.safetensors).
+    #[arg(long)]
+    pub template: PathBuf,
+    #[arg(long)]
+    pub depth: usize,
+    #[arg(long)]
+    pub width: usize,
+    /// Heads (default: width / the template's head dim; needed for widths it does not divide).
+    #[arg(long)]
+    pub heads: Option<usize>,
+    /// Classifier outputs of the fresh head (0 = none).
+    #[arg(long)]
+    pub classes: usize,
+    /// For widths below the template's: `rows` (the first rows of U and V, what --sws channels
+    /// trains) or `ranks` (also the leading fibres of G, what --sws nested trains). Default: the
+    /// rule matching the template's SWS mode.
+    #[arg(long)]
+    pub width_rule: Option<WidthRule>,
+    #[command(flatten)]
+    pub learning: LearningArgs,
     /// Output model folder.
     #[arg(long)]
     pub out: PathBuf,
@@ -128,6 +183,7 @@ pub fn run(cmd: Init) -> anyhow::Result<()> {
     let a = match cmd {
         Init::Random(a) => a,
         Init::Sweet(a) => return sweet(a),
+        Init::Kronecker(a) => return kronecker(a),
     };
     let cfg = VitConfig {
         img_size: a.img_size.into(),
@@ -155,35 +211,78 @@ pub fn run(cmd: Init) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn sweet(a: SweetArgs) -> anyhow::Result<()> {
-    if finished_init(&a.out)?.is_some() {
+impl LearningArgs {
+    fn scalers(&self) -> ScalerLearning {
+        ScalerLearning {
+            steps: self.scaler_steps,
+            images: self.scaler_images,
+            batch_size: self.scaler_batch_size,
+            lr: self.scaler_lr,
+            warmup_steps: self.scaler_warmup_steps,
+            eval_images: self.eval_images,
+            workers: self.workers,
+        }
+    }
+
+    /// The scaler-learning data (`None` at 0 steps); by default the set the template was
+    /// pre-trained on (`pretrained`).
+    fn data(&self, pretrained: &str) -> anyhow::Result<Option<sweet_train::run::DataConfig>> {
+        if self.scaler_steps == 0 {
+            return Ok(None);
+        }
+        let mut d = self.data.clone();
+        if d.data.is_none() {
+            d.data = Some(
+                pretrained
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("the template's data set {pretrained:?}: {e}"))?,
+            );
+        }
+        Ok(Some(d.config().context(
+            "scaler learning reads unlabeled images: give --data-dir (and --data for another set than the template's), or --scaler-steps 0",
+        )?))
+    }
+}
+
+/// Refuses an `out` that holds a finished initialization, or a scaler-learning run without
+/// `--resume`.
+fn check_out(out: &Path, resume: bool) -> anyhow::Result<()> {
+    if out.join(sweet_train::run::INIT_FILE).exists() {
         anyhow::bail!(
             "{} already holds an initialized model (init.json): choose another --out",
-            a.out.display()
+            out.display()
         );
     }
-    let scaler_dir = a.out.join(sweet_train::run::SCALER_RUN);
-    if scaler_dir.exists() && !a.resume {
+    let scaler_dir = out.join(sweet_train::run::SCALER_RUN);
+    if scaler_dir.exists() && !resume {
         anyhow::bail!(
             "{} holds a scaler-learning run: pass --resume to continue it, or choose another --out",
-            a.out.display()
+            out.display()
         );
     }
+    Ok(())
+}
+
+/// Says what an initialization did (unless `json`), then prints its result `v` with the model
+/// folder `out`.
+fn report(json: bool, out: &Path, steps: usize, mut v: serde_json::Value) {
+    if !json {
+        match (v["mae_loss_before"].as_f64(), v["mae_loss_after"].as_f64()) {
+            (Some(b), Some(f)) => eprintln!(
+                "MAE loss {b:.4} -> {f:.4} after {steps} steps of scaler learning ({:.1} s)",
+                v["scaler_seconds"].as_f64().unwrap_or(f64::NAN)
+            ),
+            _ => eprintln!("zero-shot: composed from the mapped scalers"),
+        }
+    }
+    v["model"] = json!(out);
+    super::print_result(json, &v);
+}
+
+fn sweet(a: SweetArgs) -> anyhow::Result<()> {
+    check_out(&a.out, a.resume)?;
     let device = super::device();
     let t = sweet_template::file::load(&a.template, &device)?;
-    let data = if a.scaler_steps == 0 {
-        None
-    } else {
-        let mut d = a.data.clone();
-        if d.data.is_none() {
-            d.data = Some(t.provenance.data.parse().map_err(|e| {
-                anyhow::anyhow!("the template's data set {:?}: {e}", t.provenance.data)
-            })?);
-        }
-        Some(d.config().context(
-            "scaler learning reads unlabeled images: give --data-dir (and --data for another set than the template's), or --scaler-steps 0",
-        )?)
-    };
     let run = InitRun {
         template: a.template.clone(),
         depth: a.depth,
@@ -193,39 +292,59 @@ fn sweet(a: SweetArgs) -> anyhow::Result<()> {
         width_rule: a
             .width_rule
             .unwrap_or_else(|| WidthRule::matching(t.cfg.sws)),
-        scalers: ScalerLearning {
-            steps: a.scaler_steps,
-            images: a.scaler_images,
-            batch_size: a.scaler_batch_size,
-            lr: a.scaler_lr,
-            warmup_steps: a.scaler_warmup_steps,
-            eval_images: a.eval_images,
-            workers: a.workers,
-        },
-        data,
-        seed: a.seed,
+        scalers: a.learning.scalers(),
+        data: a.learning.data(&t.provenance.data)?,
+        seed: a.learning.seed,
     };
     drop(t);
     let mut bars = Bars::new(a.json);
     let record = run_init(&run, &a.out, &mut bars, &device)?;
-    if !a.json {
-        match (record.mae_loss_before, record.mae_loss_after) {
-            (Some(b), Some(f)) => eprintln!(
-                "MAE loss {b:.4} -> {f:.4} after {} steps of scaler learning ({:.1} s)",
-                run.scalers.steps, record.scaler_seconds
-            ),
-            _ => eprintln!("zero-shot: composed from the mapped scalers"),
-        }
-    }
-    super::print_result(
+    report(
         a.json,
-        &json!({
-            "model": a.out,
+        &a.out,
+        run.scalers.steps,
+        json!({
             "depth": record.vit.depth,
             "width": record.vit.embed_dim,
             "heads": record.vit.num_heads,
             "parameters": record.parameters,
             "width_rule": run.width_rule,
+            "mae_loss_before": record.mae_loss_before,
+            "mae_loss_after": record.mae_loss_after,
+            "scaler_seconds": record.scaler_seconds,
+            "seconds": record.seconds,
+        }),
+    );
+    Ok(())
+}
+
+fn kronecker(a: KroneckerArgs) -> anyhow::Result<()> {
+    check_out(&a.out, a.resume)?;
+    let device = super::device();
+    let t = sweet_template::kronecker::file::load(&a.templates, &device)?;
+    let run = KroneckerInitRun {
+        templates: a.templates.clone(),
+        depth: a.depth,
+        width: a.width,
+        heads: a.heads,
+        classes: a.classes,
+        scalers: a.learning.scalers(),
+        data: a.learning.data(&t.provenance.data)?,
+        seed: a.learning.seed,
+    };
+    drop(t);
+    let mut bars = Bars::new(a.json);
+    let record = run_init_kronecker(&run, &a.out, &mut bars, &device)?;
+    report(
+        a.json,
+        &a.out,
+        run.scalers.steps,
+        json!({
+            "depth": record.vit.depth,
+            "width": record.vit.embed_dim,
+            "heads": record.vit.num_heads,
+            "parameters": record.parameters,
+            "templates_sha256": record.template_sha256,
             "mae_loss_before": record.mae_loss_before,
             "mae_loss_after": record.mae_loss_after,
             "scaler_seconds": record.scaler_seconds,

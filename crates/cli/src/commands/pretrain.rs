@@ -1,4 +1,5 @@
-//! `sweet pretrain`: MAE pre-training of a weight template (or of a dense ViT with `--dense`).
+//! `sweet pretrain`: MAE pre-training of a weight template (or of a dense ViT with `--dense`,
+//! or of Kronecker templates with `--generator kronecker`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -7,7 +8,7 @@ use anyhow::{bail, Context};
 use serde_json::json;
 use sweet_data::Split;
 use sweet_mae::decoder::DecoderConfig;
-use sweet_template::{GeneratorConfig, Orientation, SwsMode, TemplateConfig};
+use sweet_template::{GeneratorConfig, KroneckerConfig, Orientation, SwsMode, TemplateConfig};
 use sweet_train::adamw::AdamWConfig;
 use sweet_train::pretrain::PretrainConfig;
 use sweet_train::run::{refuse_existing_run, run_pretraining, write_pretrain_output, PretrainRun};
@@ -23,10 +24,14 @@ use crate::progress::Bars;
 /// MLP weights are composed from (G, X, U, V) at every step. Labels are never read.
 ///
 /// Writes RUN/{pretrain.json, metrics.jsonl, checkpoint.safetensors, reconstructions/epoch_NNN.png}
-/// and at the end RUN/template.safetensors (or RUN/encoder/, a timm model folder, with --dense).
+/// and at the end RUN/template.safetensors (or RUN/encoder/, a timm model folder, with --dense;
+/// or RUN/kronecker.safetensors with --generator kronecker).
 ///
 /// Example (Fashion-MNIST):
 ///   sweet pretrain --data fashion-mnist --data-dir data/fashion-mnist --depth 8 --width 128 --heads 4 --patch 4 --rank1 48 --rank2 128 --rank3 128 --sws nested --epochs 20 --out runs/template
+///
+/// The WAVE baseline's aux net (16 Kronecker templates of 32x32 per weight type, same MAE recipe):
+///   sweet pretrain --generator kronecker --data fashion-mnist --data-dir data/fashion-mnist --depth 8 --width 128 --heads 4 --patch 4 --epochs 20 --out runs/kronecker
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
@@ -54,9 +59,19 @@ pub struct Args {
     /// Width-wise stochastic scaling: nested, fibre, channels or off.
     #[arg(long, default_value = "nested")]
     pub sws: SwsMode,
-    /// Pre-train an ordinary dense ViT with the same MAE recipe instead of a template.
+    /// Pre-train an ordinary dense ViT with the same MAE recipe instead of a template
+    /// (`--generator dense`).
     #[arg(long)]
     pub dense: bool,
+    /// What composes the encoder's attention and MLP weights: `tucker` (SWEET's template),
+    /// `kronecker` (WAVE's Kronecker templates, sum_t S_t (x) T_t with 32x32 templates: the
+    /// width must be a multiple of 32; --rank*, --orientation and --sws do not apply) or
+    /// `dense`.
+    #[arg(long, value_enum, default_value_t = GeneratorKind::Tucker)]
+    pub generator: GeneratorKind,
+    /// Kronecker templates per weight type (qkv, proj, fc1, fc2), with --generator kronecker.
+    #[arg(long, default_value_t = sweet_template::kronecker::DEFAULT_TEMPLATES, value_parser = super::at_least_one)]
+    pub templates: usize,
     /// Fraction of patches removed from the encoder's input.
     #[arg(long, default_value_t = 0.75)]
     pub mask_ratio: f64,
@@ -102,7 +117,50 @@ pub struct Args {
 
 pub const RUN_FILE: &str = PretrainRun::FILE;
 
-fn fresh(a: &Args, chans: usize, img: sweet_vit::ImgSize) -> anyhow::Result<PretrainRun> {
+/// The generators `--generator` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GeneratorKind {
+    Dense,
+    Tucker,
+    Kronecker,
+}
+
+/// The generator the flags ask for: `--dense` is `--generator dense`; typing both with another
+/// generator, or Tucker-only flags with another generator, is an error.
+fn generator_kind(a: &Args, given: &[String]) -> anyhow::Result<GeneratorKind> {
+    let typed = |f: &str| given.iter().any(|g| g == f);
+    if a.dense && typed("--generator") && a.generator != GeneratorKind::Dense {
+        bail!(
+            "--dense and --generator {:?} contradict each other: give one",
+            a.generator
+        );
+    }
+    let kind = if a.dense {
+        GeneratorKind::Dense
+    } else {
+        a.generator
+    };
+    if kind == GeneratorKind::Kronecker {
+        let tucker_only: Vec<&str> = ["--rank1", "--rank2", "--rank3", "--orientation", "--sws"]
+            .into_iter()
+            .filter(|f| typed(f))
+            .collect();
+        if !tucker_only.is_empty() {
+            bail!(
+                "{} only apply to --generator tucker (Kronecker templates have --templates)",
+                tucker_only.join(", ")
+            );
+        }
+    }
+    Ok(kind)
+}
+
+fn fresh(
+    a: &Args,
+    kind: GeneratorKind,
+    chans: usize,
+    img: sweet_vit::ImgSize,
+) -> anyhow::Result<PretrainRun> {
     let dataset = a.data.config()?;
     let vit = VitConfig {
         img_size: img,
@@ -116,7 +174,7 @@ fn fresh(a: &Args, chans: usize, img: sweet_vit::ImgSize) -> anyhow::Result<Pret
         global_pool: Default::default(),
     };
     vit.validate().context("invalid architecture")?;
-    let template = (!a.dense).then(|| TemplateConfig {
+    let template = (kind == GeneratorKind::Tucker).then(|| TemplateConfig {
         vit: vit.clone(),
         ranks: [
             a.rank1,
@@ -133,6 +191,13 @@ fn fresh(a: &Args, chans: usize, img: sweet_vit::ImgSize) -> anyhow::Result<Pret
     if let Some(t) = &template {
         t.validate().context("invalid template")?;
     }
+    let kronecker = (kind == GeneratorKind::Kronecker).then(|| KroneckerConfig {
+        templates: a.templates,
+        ..KroneckerConfig::with_defaults(vit.clone())
+    });
+    if let Some(k) = &kronecker {
+        k.validate().context("invalid Kronecker templates")?;
+    }
     let decoder = DecoderConfig {
         width: a.decoder_width,
         depth: a.decoder_depth,
@@ -145,7 +210,11 @@ fn fresh(a: &Args, chans: usize, img: sweet_vit::ImgSize) -> anyhow::Result<Pret
     }
     let pretrain = PretrainConfig {
         vit,
-        generator: template.map_or(GeneratorConfig::Dense, GeneratorConfig::Tucker),
+        generator: match (template, kronecker) {
+            (Some(t), _) => GeneratorConfig::Tucker(t),
+            (_, Some(k)) => GeneratorConfig::Kronecker(k),
+            _ => GeneratorConfig::Dense,
+        },
         decoder,
         mask_ratio: a.mask_ratio,
         run: LoopConfig {
@@ -184,9 +253,11 @@ pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
     } else {
         refuse_existing_run(&a.out)?;
         sweet_train::pretrain::check_encoder_width(a.width, a.heads)?;
+        let kind = generator_kind(&a, given)?;
         let train = a.data.open(Split::Train)?;
         fresh(
             &a,
+            kind,
             train.channels,
             sweet_vit::ImgSize::new(train.height, train.width),
         )?

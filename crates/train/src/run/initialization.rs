@@ -7,6 +7,10 @@
 //! folder: `model.safetensors` + `config.json` (the template's mean/std, a fresh head) and
 //! `init.json` saying how it was made.
 //!
+//! [`run_init_kronecker`] does the same from Kronecker templates (the WAVE baseline): the aux
+//! net's scalers mapped by the zero-shot rule, then the same scaler learning with the
+//! templates frozen, the same export and the same record ([`InitRecord`] of its run).
+//!
 //! Layout of the output folder `OUT`: `model.safetensors`, `config.json`, `init.json` (written
 //! last: its presence means done), and `scaler-learning/` (the scaler-learning run: metrics,
 //! checkpoint, reconstructions, `before.json`), which a killed init resumes from.
@@ -22,9 +26,11 @@ use serde::{Deserialize, Serialize};
 use sweet_data::{ImageSet, Split};
 use sweet_mae::decoder::MaeDecoder;
 use sweet_template::file::{self as template_file, Provenance, TemplateFile};
+use sweet_template::kronecker::file::{self as kronecker_file, KroneckerFile};
+use sweet_template::kronecker::init::init_from_kronecker;
 use sweet_template::{
-    init_from_template, target_config, target_heads, Generator, GeneratorConfig, TemplateConfig,
-    WidthRule,
+    init_from_template, target_config, target_heads, Generator, GeneratorConfig, KroneckerConfig,
+    TemplateConfig, WidthRule,
 };
 use sweet_vit::names::{load_named, named_tensors, HostTensor};
 use sweet_vit::width::fit_host;
@@ -89,15 +95,37 @@ pub struct InitRun {
     pub seed: u64,
 }
 
-/// `OUT/init.json`: the run, what it started from and what it measured.
+/// Everything that defines an initialization from Kronecker templates (the WAVE baseline),
+/// saved inside `OUT/init.json`. The scalers are mapped by the zero-shot rule
+/// ([`sweet_template::kronecker::init`]), then learned exactly as SWEET's are.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct InitRecord {
-    pub run: InitRun,
+pub struct KroneckerInitRun {
+    /// The Kronecker template file (`kronecker.safetensors` of a `sweet pretrain --generator
+    /// kronecker` run).
+    pub templates: PathBuf,
+    pub depth: usize,
+    /// A multiple of the tile (32).
+    pub width: usize,
+    /// Heads; `None`: width / the aux net's head dim.
+    pub heads: Option<usize>,
+    pub classes: usize,
+    pub scalers: ScalerLearning,
+    pub data: Option<DataConfig>,
+    /// Seeds the new channels, the head, the new scaler tiles and the scaler-learning run.
+    pub seed: u64,
+}
+
+/// `OUT/init.json`: the run (`R`: [`InitRun`] for SWEET, [`KroneckerInitRun`]), what it started
+/// from (the template's config `C`) and what it measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InitRecord<R = InitRun, C = TemplateConfig> {
+    pub run: R,
     /// The target architecture written to `config.json`.
     pub vit: VitConfig,
     pub parameters: usize,
+    /// SHA-256 of the frozen shared tensors (G, or the Kronecker templates).
     pub template_sha256: String,
-    pub template_config: TemplateConfig,
+    pub template_config: C,
     pub provenance: Provenance,
     /// MAE loss (norm-pix, masked patches, fixed masks) on `eval_images` test images before
     /// and after scaler learning (`None` with 0 steps or without data).
@@ -110,9 +138,15 @@ pub struct InitRecord {
     pub seconds: f64,
 }
 
+/// An initialization from Kronecker templates, as `OUT/init.json` records it.
+pub type KroneckerInitRecord = InitRecord<KroneckerInitRun, KroneckerConfig>;
+
 impl InitRecord {
-    pub const FILE: &'static str = "init.json";
+    pub const FILE: &'static str = INIT_FILE;
 }
+
+/// The record's file name in the model folder.
+pub const INIT_FILE: &str = "init.json";
 
 /// The folder of the scaler-learning run inside `OUT`.
 pub const SCALER_RUN: &str = "scaler-learning";
@@ -120,7 +154,14 @@ const BEFORE_FILE: &str = "before.json";
 
 /// Reads `OUT/init.json` if the initialization in `out` has finished.
 pub fn finished_init(out: &Path) -> Result<Option<InitRecord>, TrainError> {
-    let path = out.join(InitRecord::FILE);
+    finished_record(out)
+}
+
+/// Reads `OUT/init.json` as a record of `R` and `C`, if the initialization has finished.
+fn finished_record<R: serde::de::DeserializeOwned, C: serde::de::DeserializeOwned>(
+    out: &Path,
+) -> Result<Option<InitRecord<R, C>>, TrainError> {
+    let path = out.join(INIT_FILE);
     if !path.exists() {
         return Ok(None);
     }
@@ -170,18 +211,202 @@ pub fn run_init(
     // G frozen: the optimizer leaves a parameter without gradient bit for bit.
     encoder.generator.template = encoder.generator.template.set_require_grad(false);
     let decoder = adapted_decoder(&pretraining.pretrain, &decoder_tensors, &target.vit, &ad)?;
-    let mut mae = Mae {
+    let mae = Mae {
         encoder: encoder.map_generator(Generator::Tucker),
         decoder,
     };
+    let learned = learn_and_export(
+        Target {
+            mae,
+            generator: GeneratorConfig::Tucker(target.clone()),
+            vit: target.vit.clone(),
+            frozen: "G",
+            pre: &pretraining.pretrain,
+            provenance: &provenance,
+        },
+        &Common {
+            depth: run.depth,
+            width: run.width,
+            classes: run.classes,
+            scalers: &run.scalers,
+            data: run.data.as_ref(),
+            seed: run.seed,
+        },
+        out,
+        observer,
+        device,
+    )?;
+    let record = InitRecord {
+        run: run.clone(),
+        vit: learned.export,
+        parameters: learned.parameters,
+        template_sha256,
+        template_config: tcfg,
+        provenance,
+        mae_loss_before: learned.before,
+        mae_loss_after: learned.after,
+        scaler_seconds: learned.scaler_seconds,
+        // this invocation's time outside learning, plus all learning (resumed or not)
+        seconds: started.elapsed().as_secs_f64() - learned.learn_elapsed + learned.scaler_seconds,
+    };
+    write_run_file(out, INIT_FILE, &record)?;
+    Ok(record)
+}
+
+/// Initializes the target `run` describes from Kronecker templates into the model folder `out`
+/// (the layout of [`run_init`]): the aux net's scalers mapped to the target by the zero-shot
+/// rule, then learned with the templates frozen by SWEET's scaler learning (the same loop,
+/// settings, decoder reuse and data), composed once and exported. A finished folder is
+/// returned as it is; a killed scaler learning resumes.
+pub fn run_init_kronecker(
+    run: &KroneckerInitRun,
+    out: &Path,
+    observer: &mut dyn Observer,
+    device: &Device,
+) -> Result<KroneckerInitRecord, TrainError> {
+    if let Some(done) = finished_record(out)? {
+        return Ok(done);
+    }
+    let started = Instant::now();
+    let invalid = |e: &dyn std::fmt::Display| TrainError::Invalid(e.to_string());
+    let KroneckerFile {
+        model: aux,
+        cfg: kcfg,
+        provenance,
+        template_sha256,
+        decoder: decoder_tensors,
+    } = kronecker_file::load(&run.templates, &device.clone().autodiff())
+        .map_err(|e| invalid(&e))?;
+    let pretraining: PretrainRun =
+        serde_json::from_value(provenance.pretraining.clone()).map_err(|e| {
+            invalid(&format!(
+                "{}: the pre-training settings do not read: {e}",
+                run.templates.display()
+            ))
+        })?;
+    sweet_template::kronecker::check_width(run.width, kcfg.tile).map_err(|e| invalid(&e))?;
+    let heads = target_heads(&kcfg.vit, run.width, run.heads).map_err(|e| invalid(&e))?;
+    crate::pretrain::check_encoder_width(run.width, heads)?;
+    let target = KroneckerConfig {
+        vit: VitConfig {
+            depth: run.depth,
+            embed_dim: run.width,
+            num_heads: heads,
+            num_classes: 0,
+            ..kcfg.vit.clone()
+        },
+        ..kcfg.clone()
+    };
+    let ad = device.clone().autodiff();
+    let mut encoder =
+        init_from_kronecker(&aux, &kcfg, &target, run.seed, &ad).map_err(|e| invalid(&e))?;
+    // The templates frozen: the optimizer leaves them bit for bit.
+    encoder.generator.templates = encoder.generator.templates.frozen();
+    let decoder = adapted_decoder(&pretraining.pretrain, &decoder_tensors, &target.vit, &ad)?;
+    let mae = Mae {
+        encoder: encoder.map_generator(Generator::Kronecker),
+        decoder,
+    };
+    let learned = learn_and_export(
+        Target {
+            mae,
+            generator: GeneratorConfig::Kronecker(target.clone()),
+            vit: target.vit.clone(),
+            frozen: "templates",
+            pre: &pretraining.pretrain,
+            provenance: &provenance,
+        },
+        &Common {
+            depth: run.depth,
+            width: run.width,
+            classes: run.classes,
+            scalers: &run.scalers,
+            data: run.data.as_ref(),
+            seed: run.seed,
+        },
+        out,
+        observer,
+        device,
+    )?;
+    let record = InitRecord {
+        run: run.clone(),
+        vit: learned.export,
+        parameters: learned.parameters,
+        template_sha256,
+        template_config: kcfg,
+        provenance,
+        mae_loss_before: learned.before,
+        mae_loss_after: learned.after,
+        scaler_seconds: learned.scaler_seconds,
+        seconds: started.elapsed().as_secs_f64() - learned.learn_elapsed + learned.scaler_seconds,
+    };
+    write_run_file(out, INIT_FILE, &record)?;
+    Ok(record)
+}
+
+/// A mapped target ready to learn its scalers, whatever its generator: the MAE (the
+/// encoder's shared template tensors frozen, the template's decoder adapted), the target's
+/// generator config and encoder, and what it came from.
+struct Target<'a> {
+    mae: Mae,
+    generator: GeneratorConfig,
+    /// The headless target encoder.
+    vit: VitConfig,
+    /// What stays frozen, for the log line.
+    frozen: &'static str,
+    /// The template's pre-training (its MAE recipe).
+    pre: &'a PretrainConfig,
+    provenance: &'a Provenance,
+}
+
+/// The settings every initialization shares.
+struct Common<'a> {
+    depth: usize,
+    width: usize,
+    classes: usize,
+    scalers: &'a ScalerLearning,
+    data: Option<&'a DataConfig>,
+    seed: u64,
+}
+
+/// What [`learn_and_export`] measured and wrote.
+struct Learned {
+    export: VitConfig,
+    parameters: usize,
+    before: Option<f64>,
+    after: Option<f64>,
+    /// The learning's seconds over every invocation, and this invocation's share.
+    scaler_seconds: f64,
+    learn_elapsed: f64,
+}
+
+/// Learns the target's scalers (and ordinary parts) for `common.scalers.steps` steps of the
+/// MAE loss on the template's normalization of `common.data`, with the frozen tensors left
+/// bit for bit and no weight decay on the scalers (none at 0 steps: zero-shot), then composes
+/// once and writes the model folder with a fresh head (`model.safetensors`, `config.json`).
+fn learn_and_export(
+    target: Target,
+    common: &Common,
+    out: &Path,
+    observer: &mut dyn Observer,
+    device: &Device,
+) -> Result<Learned, TrainError> {
+    let invalid = |e: &dyn std::fmt::Display| TrainError::Invalid(e.to_string());
+    let Target {
+        mut mae,
+        generator,
+        vit,
+        frozen,
+        pre,
+        provenance,
+    } = target;
     let scaler_dir = out.join(SCALER_RUN);
-    let cfg = scaler_config(run, &pretraining.pretrain, &target);
+    let cfg = scaler_config(common.scalers, common.seed, pre, &vit, generator);
     let (mut before, mut after) = (None, None);
     let (mut scaler_seconds, mut learn_elapsed) = (0.0, 0.0);
-    if run.scalers.steps > 0 {
-        let data = run
+    if common.scalers.steps > 0 {
+        let data = common
             .data
-            .as_ref()
             .ok_or_else(|| invalid(&"scaler learning needs --data and --data-dir"))?;
         let norm = |set: Arc<ImageSet>| {
             // Normalized as the template's pre-training data was.
@@ -191,28 +416,28 @@ pub fn run_init(
             Arc::new(s)
         };
         let train = norm(data.open(Split::Train)?);
-        let train = Arc::new(train.take(run.scalers.images));
+        let train = Arc::new(train.take(common.scalers.images));
         let test = norm(data.open(Split::Test)?);
-        if train.channels != target.vit.in_chans
-            || [train.height, train.width] != [target.vit.img_size.h, target.vit.img_size.w]
+        if train.channels != vit.in_chans
+            || [train.height, train.width] != [vit.img_size.h, vit.img_size.w]
         {
             return Err(invalid(&format!(
                 "the scaler-learning images are {}x{}x{}, the template takes {}x{}x{}",
                 train.channels,
                 train.height,
                 train.width,
-                target.vit.in_chans,
-                target.vit.img_size.h,
-                target.vit.img_size.w
+                vit.in_chans,
+                vit.img_size.h,
+                vit.img_size.w
             )));
         }
         let resume = scaler_dir.join(CHECKPOINT_FILE).exists();
         before = Some(loss_before(&mae, &test, &cfg, &scaler_dir, resume, device)?);
         observer.run_start(&format!(
-            "learning scalers of ({}, {}) for {} steps on {} images, G frozen; MAE loss before {:.4}",
-            run.depth,
-            run.width,
-            run.scalers.steps,
+            "learning scalers of ({}, {}) for {} steps on {} images, {frozen} frozen; MAE loss before {:.4}",
+            common.depth,
+            common.width,
+            common.scalers.steps,
             train.len,
             before.unwrap_or(f64::NAN)
         ));
@@ -234,16 +459,12 @@ pub fn run_init(
         after = Some(evaluate(&mae.valid(), &test, &cfg, device, None)?);
     }
     // Compose once and export with a fresh head for the classes.
-    let learned = mae.encoder.valid();
-    let Generator::Tucker(generator) = learned.generator.clone() else {
-        unreachable!("scaler learning keeps the template generator")
-    };
-    let composed = learned.map_generator(|_| generator).to_dense();
+    let composed = mae.encoder.valid().to_dense();
     let export = VitConfig {
-        num_classes: run.classes,
-        ..target.vit.clone()
+        num_classes: common.classes,
+        ..vit
     };
-    let dense = with_fresh_head(composed, &export, run.seed, device)?;
+    let dense = with_fresh_head(composed, &export, common.seed, device)?;
     std::fs::create_dir_all(out).map_err(|source| TrainError::Io {
         path: out.to_path_buf(),
         source,
@@ -255,31 +476,29 @@ pub fn run_init(
         provenance.std.clone(),
         out,
     )?;
-    let record = InitRecord {
-        run: run.clone(),
-        vit: export,
+    Ok(Learned {
         parameters: dense.num_params(),
-        template_sha256,
-        template_config: tcfg,
-        provenance,
-        mae_loss_before: before,
-        mae_loss_after: after,
+        export,
+        before,
+        after,
         scaler_seconds,
-        // this invocation's time outside learning, plus all learning (resumed or not)
-        seconds: started.elapsed().as_secs_f64() - learn_elapsed + scaler_seconds,
-    };
-    write_run_file(out, InitRecord::FILE, &record)?;
-    Ok(record)
+        learn_elapsed,
+    })
 }
 
 /// The scaler-learning run's config: the template's MAE recipe (decoder, mask ratio, betas,
-/// weight decay) at the target's size, SWS off, `run.scalers`' steps, batch and lr.
-fn scaler_config(run: &InitRun, pre: &PretrainConfig, target: &TemplateConfig) -> PretrainConfig {
-    let s = &run.scalers;
+/// weight decay) at the target's size (`vit`, `generator`; SWS off), `s`' steps, batch and lr.
+fn scaler_config(
+    s: &ScalerLearning,
+    seed: u64,
+    pre: &PretrainConfig,
+    vit: &VitConfig,
+    generator: GeneratorConfig,
+) -> PretrainConfig {
     let batches = (s.images / s.batch_size.max(1)).max(1);
     PretrainConfig {
-        vit: target.vit.clone(),
-        generator: GeneratorConfig::Tucker(target.clone()),
+        vit: vit.clone(),
+        generator,
         decoder: pre.decoder.clone(),
         mask_ratio: pre.mask_ratio,
         run: LoopConfig {
@@ -292,7 +511,7 @@ fn scaler_config(run: &InitRun, pre: &PretrainConfig, target: &TemplateConfig) -
                 grad_clip: None,
                 ..pre.run.optimizer.clone()
             },
-            seed: run.seed,
+            seed,
             workers: s.workers,
             max_steps: Some(s.steps),
             stop_after: None,

@@ -15,7 +15,8 @@ use serde::Serialize;
 pub use classification::{run_classification, ClassifyOutcome, ClassifyRun};
 pub use data::DataConfig;
 pub use initialization::{
-    finished_init, run_init, InitRecord, InitRun, ScalerLearning, SCALER_RUN,
+    finished_init, run_init, run_init_kronecker, InitRecord, InitRun, KroneckerInitRecord,
+    KroneckerInitRun, ScalerLearning, INIT_FILE, SCALER_RUN,
 };
 pub use pretraining::{
     pretrain_output, run_pretraining, write_pretrain_output, PretrainOutcome, PretrainRun,

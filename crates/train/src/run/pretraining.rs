@@ -8,6 +8,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use sweet_data::Split;
 use sweet_template::file::{self as template_file, Provenance};
+use sweet_template::kronecker::file as kronecker_file;
 use sweet_template::GeneratorConfig;
 use sweet_vit::checkpoint;
 use sweet_vit::names::named_tensors;
@@ -69,6 +70,10 @@ pub fn run_pretraining(
     let generator = match &cfg.generator {
         GeneratorConfig::Dense => "dense weights".to_string(),
         GeneratorConfig::Tucker(t) => format!("a template, ranks {:?}, sws {}", t.ranks, t.sws),
+        GeneratorConfig::Kronecker(k) => format!(
+            "Kronecker templates, {} of {}x{} per weight type",
+            k.templates, k.tile, k.tile
+        ),
     };
     observer.run_start(&format!(
         "MAE pre-training of {generator} on {} images (labels unused), {} per batch, lr {:e}, mask ratio {}",
@@ -94,11 +99,12 @@ pub fn run_pretraining(
     })
 }
 
-/// Where a finished pre-training leaves its result in the run folder: the template file, or the
-/// dense encoder's model folder.
+/// Where a finished pre-training leaves its result in the run folder: the template file (or the
+/// Kronecker template file), or the dense encoder's model folder.
 pub fn pretrain_output(run: &PretrainRun, out: &Path) -> PathBuf {
     match run.pretrain.generator {
         GeneratorConfig::Tucker(_) => out.join(template_file::TEMPLATE_FILE),
+        GeneratorConfig::Kronecker(_) => out.join(kronecker_file::KRONECKER_FILE),
         GeneratorConfig::Dense => out.join("encoder"),
     }
 }
@@ -114,19 +120,25 @@ pub fn write_pretrain_output(
 ) -> Result<PathBuf, TrainError> {
     let path = pretrain_output(run, out);
     let encoder = done.model.encoder.valid();
+    let provenance = || -> Result<Provenance, TrainError> {
+        let (pretrain_seconds, pretrain_steps) = run_totals(out)?;
+        Ok(Provenance {
+            data: run.dataset.data.clone(),
+            mean: done.mean.clone(),
+            std: done.std.clone(),
+            pretraining: serde_json::to_value(run).expect("run files serialize"),
+            pretrain_seconds,
+            pretrain_steps,
+        })
+    };
+    let decoder = || named_tensors(&done.model.decoder.valid());
     match &run.pretrain.generator {
         GeneratorConfig::Tucker(tcfg) => {
-            let (pretrain_seconds, pretrain_steps) = run_totals(out)?;
-            let provenance = Provenance {
-                data: run.dataset.data.clone(),
-                mean: done.mean.clone(),
-                std: done.std.clone(),
-                pretraining: serde_json::to_value(run).expect("run files serialize"),
-                pretrain_seconds,
-                pretrain_steps,
-            };
-            let decoder = named_tensors(&done.model.decoder.valid());
-            template_file::save(&path, &encoder, tcfg, &provenance, &decoder)
+            template_file::save(&path, &encoder, tcfg, &provenance()?, &decoder())
+                .map_err(|e| TrainError::Invalid(e.to_string()))?;
+        }
+        GeneratorConfig::Kronecker(kcfg) => {
+            kronecker_file::save(&path, &encoder, kcfg, &provenance()?, &decoder())
                 .map_err(|e| TrainError::Invalid(e.to_string()))?;
         }
         GeneratorConfig::Dense => {
