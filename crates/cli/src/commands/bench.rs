@@ -275,6 +275,10 @@ pub struct MaeStepArgs {
     /// Time a dense (unconstrained) MAE instead, as `sweet pretrain --dense` trains.
     #[arg(long)]
     pub dense: bool,
+    /// Time the MAE of Kronecker templates instead (16 of 32x32 per weight type), as `sweet
+    /// pretrain --generator kronecker` trains.
+    #[arg(long, conflicts_with = "dense")]
+    pub kronecker: bool,
     #[arg(long, default_value_t = 0.75)]
     pub mask_ratio: f64,
     #[arg(long, default_value_t = 3)]
@@ -324,6 +328,10 @@ fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
         vit,
         generator: if a.dense {
             GeneratorConfig::Dense
+        } else if a.kronecker {
+            let k = sweet_template::KroneckerConfig::with_defaults(tcfg.vit.clone());
+            k.validate().context("invalid Kronecker templates")?;
+            GeneratorConfig::Kronecker(k)
         } else {
             GeneratorConfig::Tucker(tcfg.clone())
         },
@@ -366,7 +374,11 @@ fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
     });
     let params = burn::module::Module::num_params(slot.as_ref().expect("model"));
     report(
-        if a.dense { "mae-dense" } else { "mae" },
+        match cfg.generator {
+            GeneratorConfig::Dense => "mae-dense",
+            GeneratorConfig::Kronecker(_) => "mae-kronecker",
+            _ => "mae",
+        },
         params,
         a.batch_size,
         times,
