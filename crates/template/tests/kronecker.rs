@@ -108,6 +108,12 @@ fn composed_weights_start_at_timms_std() {
         let a = count as f64 / m;
         let rel_sd = (2.0 * (a + m + n + 1.0) / (n * a * m)).sqrt();
         let rel = ms / 0.02f64.powi(2) - 1.0;
+        eprintln!(
+            "{}: std {:.5}, mean square {rel:+.4} off 0.02^2 (4 sd {:.4})",
+            kind.name(),
+            ms.sqrt(),
+            4.0 * rel_sd
+        );
         assert!(
             rel.abs() < 4.0 * rel_sd,
             "{}: mean square {ms:.3e} (std {:.5}) is {rel:+.4} off 0.02^2, 4 sd = {:.4}",
