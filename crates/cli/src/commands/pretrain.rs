@@ -131,8 +131,8 @@ fn generator_kind(a: &Args, given: &[String]) -> anyhow::Result<GeneratorKind> {
     let typed = |f: &str| given.iter().any(|g| g == f);
     if a.dense && typed("--generator") && a.generator != GeneratorKind::Dense {
         bail!(
-            "--dense and --generator {:?} contradict each other: give one",
-            a.generator
+            "--dense and --generator {} contradict each other: give one",
+            format!("{:?}", a.generator).to_lowercase()
         );
     }
     let kind = if a.dense {
