@@ -7,6 +7,7 @@ mod classification;
 mod data;
 mod initialization;
 mod pretraining;
+mod scaler_learning;
 
 use std::path::Path;
 
