@@ -133,7 +133,7 @@ fn scaler_learning_changes_the_scalers_and_not_g() {
     let out = dir.path().join("init");
     let run = init_run(&template, &data, 3, 8, 4);
     let record = run_init(&run, &out, &mut Silent, &device).unwrap();
-    assert_eq!(record.template_sha256, t.template_sha256);
+    assert_eq!(record.method.template_sha256, t.template_sha256);
     let (before, after) = (
         record.mae_loss_before.unwrap(),
         record.mae_loss_after.unwrap(),
