@@ -34,7 +34,7 @@ pub enum Init {
     /// --scaler-steps 0 is the zero-shot mode (no data needed). A killed run continues with the
     /// same command and --resume.
     Sweet(SweetArgs),
-    /// TLEG (linear expansion of learngenes): a ViT of any depth >= 1 at the learngene's width.
+    /// TLEG (linear expansion of learngenes, Xia et al., AAAI 2024): a ViT of any depth >= 1 at the learngene's width.
     ///
     /// Every block parameter of layer i (qkv, proj, fc1, fc2 weights and biases, both
     /// LayerNorms) is p_i = base + (i / depth) * slope, from the learngene of an auxiliary model
