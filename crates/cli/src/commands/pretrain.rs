@@ -122,14 +122,30 @@ pub enum GeneratorKind {
     LinearExpansion,
 }
 
-impl Args {
-    /// The generator asked for (`--dense` is `--generator dense`; default `tucker`).
-    fn generator_kind(&self) -> GeneratorKind {
-        if self.dense {
+impl GeneratorKind {
+    /// The generator asked for by `--generator` and `--dense` (an alias of `--generator
+    /// dense`); default `tucker`.
+    pub fn from_flags(generator: Option<GeneratorKind>, dense: bool) -> Self {
+        if dense {
             GeneratorKind::Dense
         } else {
-            self.generator.unwrap_or(GeneratorKind::Tucker)
+            generator.unwrap_or(GeneratorKind::Tucker)
         }
+    }
+
+    /// The generator's config; `template` is used by `tucker` only.
+    pub fn config(self, template: TemplateConfig) -> GeneratorConfig {
+        match self {
+            GeneratorKind::Tucker => GeneratorConfig::Tucker(template),
+            GeneratorKind::Dense => GeneratorConfig::Dense,
+            GeneratorKind::LinearExpansion => GeneratorConfig::LinearExpansion,
+        }
+    }
+}
+
+impl Args {
+    fn generator_kind(&self) -> GeneratorKind {
+        GeneratorKind::from_flags(self.generator, self.dense)
     }
 }
 
