@@ -4,7 +4,9 @@
 //! `Vit` (= `Vit<DenseBlocks>`) is the ordinary dense model every command reads and writes;
 //! `Vit<T>` with a template generator is the ViT whose attention and MLP weights a template
 //! composes at every forward. Both share this struct's parts, its init order and the one
-//! forward of [`crate::encoder`]. Field paths are timm's state-dict keys.
+//! forward of [`crate::encoder`]. Field paths are timm's state-dict keys. A generator that makes
+//! every layer's norms and biases too (linear expansion) goes with [`Vit::with_generator_parts`]:
+//! the model then holds no per-block parts.
 
 use burn::module::Param;
 use burn::prelude::*;

@@ -1,4 +1,5 @@
-//! `sweet init`: write a freshly initialized model folder, by timm's init or from a template.
+//! `sweet init`: write a freshly initialized model folder, by timm's init, from a template or
+//! from a learngene.
 
 use std::path::PathBuf;
 
