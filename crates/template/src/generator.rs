@@ -17,6 +17,7 @@ use sweet_vit::{BlockGenerator, DenseBlocks, EncoderView, LayerWeights, Vit};
 
 use crate::config::{Orientation, TemplateConfig};
 use crate::factors::{gaussian, orthonormal, template_std};
+use crate::linear_expansion::{linear_expansion_vit, LinearExpansion};
 use crate::sws::SwsDraw;
 use crate::tucker::compose_layers;
 
@@ -243,6 +244,9 @@ pub enum GeneratorConfig {
     Dense,
     /// The SWEET Tucker template with one size's scalers.
     Tucker(TemplateConfig),
+    /// TLEG's linear expansion of a learngene (base and slope of every block parameter; the
+    /// depth and width are the encoder's).
+    LinearExpansion,
 }
 
 impl GeneratorConfig {
@@ -250,6 +254,7 @@ impl GeneratorConfig {
         match self {
             GeneratorConfig::Dense => "dense",
             GeneratorConfig::Tucker(_) => "tucker",
+            GeneratorConfig::LinearExpansion => "linear-expansion",
         }
     }
 
@@ -258,6 +263,7 @@ impl GeneratorConfig {
         match self {
             GeneratorConfig::Dense => SwsDraw::Full,
             GeneratorConfig::Tucker(t) => t.sws.draw(t, rng),
+            GeneratorConfig::LinearExpansion => SwsDraw::Full,
         }
     }
 }
@@ -269,6 +275,7 @@ impl GeneratorConfig {
 pub enum Generator {
     Dense(DenseBlocks),
     Tucker(Tucker),
+    LinearExpansion(LinearExpansion),
 }
 
 impl BlockGenerator for Generator {
@@ -279,6 +286,15 @@ impl BlockGenerator for Generator {
         match self {
             Generator::Dense(d) => d.layers(&()),
             Generator::Tucker(t) => t.layers(draw),
+            Generator::LinearExpansion(l) => l.layers(&()),
+        }
+    }
+
+    /// Linear expansion makes the block parts too; the others leave them to the model.
+    fn layer_parts(&self, _draw: &SwsDraw) -> Option<Vec<sweet_vit::LayerParts>> {
+        match self {
+            Generator::LinearExpansion(l) => l.layer_parts(&()),
+            _ => None,
         }
     }
 }
@@ -299,6 +315,9 @@ pub fn generated_vit(
         }
         GeneratorConfig::Tucker(t) => {
             templated_vit(t, seed, device)?.map_generator(Generator::Tucker)
+        }
+        GeneratorConfig::LinearExpansion => {
+            linear_expansion_vit(vit, seed, device)?.map_generator(Generator::LinearExpansion)
         }
     })
 }

@@ -275,6 +275,9 @@ pub struct MaeStepArgs {
     /// Time a dense (unconstrained) MAE instead, as `sweet pretrain --dense` trains.
     #[arg(long)]
     pub dense: bool,
+    /// The generator timed, as `sweet pretrain --generator` (default tucker).
+    #[arg(long, value_enum, conflicts_with = "dense")]
+    pub generator: Option<super::pretrain::GeneratorKind>,
     #[arg(long, default_value_t = 0.75)]
     pub mask_ratio: f64,
     #[arg(long, default_value_t = 3)]
@@ -287,7 +290,6 @@ pub struct MaeStepArgs {
 
 fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
     use rand::SeedableRng;
-    use sweet_template::GeneratorConfig;
     use sweet_train::pretrain::{Mae, PretrainConfig};
     use sweet_train::LoopConfig;
     let vit = VitConfig {
@@ -313,6 +315,7 @@ fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
         ..sweet_template::TemplateConfig::with_default_ranks(vit.clone())
     };
     tcfg.validate().context("invalid template")?;
+    let kind = super::pretrain::GeneratorKind::from_flags(a.generator, a.dense);
     let optimizer = AdamWConfig {
         beta1: 0.9,
         beta2: 0.95,
@@ -322,11 +325,7 @@ fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
     };
     let cfg = PretrainConfig {
         vit,
-        generator: if a.dense {
-            GeneratorConfig::Dense
-        } else {
-            GeneratorConfig::Tucker(tcfg.clone())
-        },
+        generator: kind.config(tcfg.clone()),
         decoder: Default::default(),
         mask_ratio: a.mask_ratio,
         run: LoopConfig {
@@ -366,7 +365,11 @@ fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
     });
     let params = burn::module::Module::num_params(slot.as_ref().expect("model"));
     report(
-        if a.dense { "mae-dense" } else { "mae" },
+        match kind {
+            super::pretrain::GeneratorKind::Tucker => "mae",
+            super::pretrain::GeneratorKind::Dense => "mae-dense",
+            super::pretrain::GeneratorKind::LinearExpansion => "mae-linear-expansion",
+        },
         params,
         a.batch_size,
         times,

@@ -1,4 +1,5 @@
-//! `sweet pretrain`: MAE pre-training of a weight template (or of a dense ViT with `--dense`).
+//! `sweet pretrain`: MAE pre-training of a weight template (or of a dense ViT with `--generator
+//! dense`, or of TLEG's learngene with `--generator linear-expansion`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -23,10 +24,15 @@ use crate::progress::Bars;
 /// MLP weights are composed from (G, X, U, V) at every step. Labels are never read.
 ///
 /// Writes RUN/{pretrain.json, metrics.jsonl, checkpoint.safetensors, reconstructions/epoch_NNN.png}
-/// and at the end RUN/template.safetensors (or RUN/encoder/, a timm model folder, with --dense).
+/// and at the end RUN/template.safetensors (RUN/encoder/, a timm model folder, with --generator
+/// dense; RUN/learngene.safetensors with --generator linear-expansion, for `sweet init
+/// linear-expansion`).
 ///
 /// Example (Fashion-MNIST):
 ///   sweet pretrain --data fashion-mnist --data-dir data/fashion-mnist --depth 8 --width 128 --heads 4 --patch 4 --rank1 48 --rank2 128 --rank3 128 --sws nested --epochs 20 --out runs/template
+///
+/// TLEG's auxiliary model (same recipe and data, every block linearly expanded from a learngene):
+///   sweet pretrain --generator linear-expansion --data fashion-mnist --data-dir data/fashion-mnist --depth 8 --width 128 --heads 4 --patch 4 --epochs 20 --out runs/learngene
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
@@ -54,8 +60,14 @@ pub struct Args {
     /// Width-wise stochastic scaling: nested, fibre, channels or off.
     #[arg(long, default_value = "nested")]
     pub sws: SwsMode,
-    /// Pre-train an ordinary dense ViT with the same MAE recipe instead of a template.
-    #[arg(long)]
+    /// What makes the encoder's block weights: `tucker` (SWEET's template, the default),
+    /// `dense` (an ordinary ViT, the direct pre-training baseline) or `linear-expansion`
+    /// (TLEG's learngene: every block parameter p_i = base + (i / depth) * slope; the template
+    /// flags do not apply).
+    #[arg(long, value_enum)]
+    pub generator: Option<GeneratorKind>,
+    /// The same as --generator dense.
+    #[arg(long, conflicts_with = "generator")]
     pub dense: bool,
     /// Fraction of patches removed from the encoder's input.
     #[arg(long, default_value_t = 0.75)]
@@ -102,6 +114,41 @@ pub struct Args {
 
 pub const RUN_FILE: &str = PretrainRun::FILE;
 
+/// The `--generator` choices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GeneratorKind {
+    Tucker,
+    Dense,
+    LinearExpansion,
+}
+
+impl GeneratorKind {
+    /// The generator asked for by `--generator` and `--dense` (an alias of `--generator
+    /// dense`); default `tucker`.
+    pub fn from_flags(generator: Option<GeneratorKind>, dense: bool) -> Self {
+        if dense {
+            GeneratorKind::Dense
+        } else {
+            generator.unwrap_or(GeneratorKind::Tucker)
+        }
+    }
+
+    /// The generator's config; `template` is used by `tucker` only.
+    pub fn config(self, template: TemplateConfig) -> GeneratorConfig {
+        match self {
+            GeneratorKind::Tucker => GeneratorConfig::Tucker(template),
+            GeneratorKind::Dense => GeneratorConfig::Dense,
+            GeneratorKind::LinearExpansion => GeneratorConfig::LinearExpansion,
+        }
+    }
+}
+
+impl Args {
+    fn generator_kind(&self) -> GeneratorKind {
+        GeneratorKind::from_flags(self.generator, self.dense)
+    }
+}
+
 fn fresh(a: &Args, chans: usize, img: sweet_vit::ImgSize) -> anyhow::Result<PretrainRun> {
     let dataset = a.data.config()?;
     let vit = VitConfig {
@@ -116,7 +163,8 @@ fn fresh(a: &Args, chans: usize, img: sweet_vit::ImgSize) -> anyhow::Result<Pret
         global_pool: Default::default(),
     };
     vit.validate().context("invalid architecture")?;
-    let template = (!a.dense).then(|| TemplateConfig {
+    let kind = a.generator_kind();
+    let template = (kind == GeneratorKind::Tucker).then(|| TemplateConfig {
         vit: vit.clone(),
         ranks: [
             a.rank1,
@@ -145,7 +193,11 @@ fn fresh(a: &Args, chans: usize, img: sweet_vit::ImgSize) -> anyhow::Result<Pret
     }
     let pretrain = PretrainConfig {
         vit,
-        generator: template.map_or(GeneratorConfig::Dense, GeneratorConfig::Tucker),
+        generator: match (kind, template) {
+            (GeneratorKind::LinearExpansion, _) => GeneratorConfig::LinearExpansion,
+            (_, Some(t)) => GeneratorConfig::Tucker(t),
+            (_, None) => GeneratorConfig::Dense,
+        },
         decoder,
         mask_ratio: a.mask_ratio,
         run: LoopConfig {
@@ -175,6 +227,25 @@ fn fresh(a: &Args, chans: usize, img: sweet_vit::ImgSize) -> anyhow::Result<Pret
     })
 }
 
+/// A template flag with `--generator linear-expansion` is an error (it would be ignored).
+fn refuse_template_flags(a: &Args, given: &[String]) -> anyhow::Result<()> {
+    if a.generator_kind() != GeneratorKind::LinearExpansion {
+        return Ok(());
+    }
+    let template = ["--rank1", "--rank2", "--rank3", "--orientation", "--sws"];
+    let typed: Vec<&str> = template
+        .into_iter()
+        .filter(|f| given.iter().any(|g| g == f))
+        .collect();
+    if !typed.is_empty() {
+        bail!(
+            "{} set(s) the Tucker template, which --generator linear-expansion does not use: drop it",
+            typed.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// Runs `sweet pretrain`; `given` names the flags typed on the command line.
 pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -183,6 +254,7 @@ pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
         super::read_run(&a.out, RUN_FILE)?
     } else {
         refuse_existing_run(&a.out)?;
+        refuse_template_flags(&a, given)?;
         sweet_train::pretrain::check_encoder_width(a.width, a.heads)?;
         let train = a.data.open(Split::Train)?;
         fresh(

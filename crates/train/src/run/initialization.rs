@@ -89,38 +89,54 @@ pub struct InitRun {
     pub seed: u64,
 }
 
-/// `OUT/init.json`: the run, what it started from and what it measured.
+/// `OUT/init.json`: how a model folder was initialized, from what, and what it measured. `S`
+/// is the method's own part, its fields in the same JSON object: [`SweetInit`] (SWEET, the
+/// default) or [`ExpansionInit`](super::ExpansionInit) (linear expansion).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct InitRecord {
-    pub run: InitRun,
+pub struct InitRecord<S = SweetInit> {
+    #[serde(flatten)]
+    pub method: S,
     /// The target architecture written to `config.json`.
     pub vit: VitConfig,
     pub parameters: usize,
-    pub template_sha256: String,
-    pub template_config: TemplateConfig,
+    /// The pre-training the source (template, learngene) came from.
     pub provenance: Provenance,
     /// MAE loss (norm-pix, masked patches, fixed masks) on `eval_images` test images before
     /// and after scaler learning (`None` with 0 steps or without data).
     pub mae_loss_before: Option<f64>,
     pub mae_loss_after: Option<f64>,
-    /// Seconds of scaler learning (its epochs' sum, over every invocation) and of the whole
-    /// initialization (mapping, learning, composing, writing; this invocation's, plus the
-    /// learning of earlier ones).
+    /// Seconds of scaler learning (its epochs' sum, over every invocation; 0 for a method
+    /// without a per-target learning step) and of the whole initialization (mapping, learning,
+    /// composing, writing; this invocation's, plus the learning of earlier ones).
     pub scaler_seconds: f64,
     pub seconds: f64,
 }
 
+/// SWEET's part of an [`InitRecord`]: the run and the template it composed from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweetInit {
+    pub run: InitRun,
+    pub template_sha256: String,
+    pub template_config: TemplateConfig,
+}
+
+/// The name of the record in a model folder.
+pub const INIT_FILE: &str = "init.json";
+
 impl InitRecord {
-    pub const FILE: &'static str = "init.json";
+    pub const FILE: &'static str = INIT_FILE;
 }
 
 /// The folder of the scaler-learning run inside `OUT`.
 pub const SCALER_RUN: &str = "scaler-learning";
 const BEFORE_FILE: &str = "before.json";
 
-/// Reads `OUT/init.json` if the initialization in `out` has finished.
-pub fn finished_init(out: &Path) -> Result<Option<InitRecord>, TrainError> {
-    let path = out.join(InitRecord::FILE);
+/// Reads `OUT/init.json` if the initialization in `out` has finished (a record of the method
+/// whose part is `S`).
+pub fn finished_init<S: serde::de::DeserializeOwned>(
+    out: &Path,
+) -> Result<Option<InitRecord<S>>, TrainError> {
+    let path = out.join(INIT_FILE);
     if !path.exists() {
         return Ok(None);
     }
@@ -256,11 +272,13 @@ pub fn run_init(
         out,
     )?;
     let record = InitRecord {
-        run: run.clone(),
+        method: SweetInit {
+            run: run.clone(),
+            template_sha256,
+            template_config: tcfg,
+        },
         vit: export,
         parameters: dense.num_params(),
-        template_sha256,
-        template_config: tcfg,
         provenance,
         mae_loss_before: before,
         mae_loss_after: after,
@@ -363,7 +381,7 @@ fn loss_before(
 
 /// `model` (headless) with a fresh head for `cfg.num_classes` classes at timm's init, drawn
 /// from `seed`; no head when there are no classes.
-fn with_fresh_head(
+pub(super) fn with_fresh_head(
     model: sweet_vit::Vit,
     cfg: &VitConfig,
     seed: u64,

@@ -5,6 +5,7 @@
 
 mod classification;
 mod data;
+mod expansion;
 mod initialization;
 mod pretraining;
 
@@ -14,8 +15,9 @@ use serde::Serialize;
 
 pub use classification::{run_classification, ClassifyOutcome, ClassifyRun};
 pub use data::DataConfig;
+pub use expansion::{run_expansion, ExpandRun, ExpansionInit};
 pub use initialization::{
-    finished_init, run_init, InitRecord, InitRun, ScalerLearning, SCALER_RUN,
+    finished_init, run_init, InitRecord, InitRun, ScalerLearning, SweetInit, INIT_FILE, SCALER_RUN,
 };
 pub use pretraining::{
     pretrain_output, run_pretraining, write_pretrain_output, PretrainOutcome, PretrainRun,
