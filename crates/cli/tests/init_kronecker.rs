@@ -154,7 +154,7 @@ fn pretrain_kronecker_then_init_at_another_size() {
     let init: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("init.json")).unwrap()).unwrap();
     assert_eq!(init["run"]["scalers"]["steps"], 2);
-    assert_eq!(init["template_config"]["templates"], 4);
+    assert_eq!(init["kronecker_config"]["templates"], 4);
     let e = sweet_json(&[
         "eval",
         "--model",
@@ -218,13 +218,14 @@ fn contradictory_generator_flags_are_refused() {
     args.push("--dense");
     let o = sweet(&args);
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("contradict"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot be used with"));
     let mut args = pretrain_args(&data, out.to_str().unwrap());
     args.extend(["--sws", "off"]);
     let o = sweet(&args);
     assert!(!o.status.success());
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("--sws only apply to --generator tucker"),
+        String::from_utf8_lossy(&o.stderr)
+            .contains("--sws set(s) the Tucker template, which --generator kronecker does not use"),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );

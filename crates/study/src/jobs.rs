@@ -392,7 +392,7 @@ impl Study {
             vit: vit.clone(),
             train: TrainConfig {
                 run: LoopConfig {
-                    epochs: f.epochs,
+                    epochs: m.finetune_epochs.unwrap_or(f.epochs),
                     batch_size: f.batch_size,
                     lr: f.lr,
                     min_lr: f.min_lr,

@@ -140,6 +140,10 @@ pub struct MethodPlan {
     pub kind: MethodKind,
     /// Fine-tune with the plan's layer-wise lr decay (meant for pre-trained weights).
     pub layer_decay: bool,
+    /// Fine-tuning epochs of this method's cells (default: the plan's `[finetune] epochs`):
+    /// the same method at other budgets, under another name, shows what the budget does.
+    #[serde(default)]
+    pub finetune_epochs: Option<usize>,
     /// This method's sizes and seeds (default: the plan's).
     #[serde(default)]
     pub sizes: Option<Vec<[usize; 2]>>,

@@ -8,8 +8,10 @@
 //! Format 1 (before initialization existed) held neither decoder nor provenance: reading one
 //! is an error that says to pre-train again.
 //!
-//! Other template files (the Kronecker templates of [`crate::kronecker::file`]) are written and
-//! read by the same code ([`save_kind`], [`read_kind`]) under their own [`FileKind`].
+//! What every pre-trained generator's file shares (the learngene file of [`crate::learngene`]
+//! too) is written and read here once: [`write_pretrained`] and [`read_pretrained`] (decoder
+//! under `decoder.`, provenance, position-table kind, format name and version), and
+//! [`hash_tensors`].
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -53,6 +55,135 @@ pub struct Provenance {
     pub pretrain_steps: usize,
 }
 
+/// The shared contents of a pre-trained generator's file, read back by [`read_pretrained`].
+pub struct PretrainedFile {
+    /// Every metadata entry (the format's own keys included).
+    pub metadata: BTreeMap<String, String>,
+    pub provenance: Provenance,
+    /// The encoder's tensors (generator and ViT parts), by key.
+    pub encoder: BTreeMap<String, HostTensor>,
+    /// The MAE decoder's tensors under the decoder's own keys (prefix removed).
+    pub decoder: BTreeMap<String, HostTensor>,
+    pub pos_kind: PosEmbedKind,
+}
+
+impl PretrainedFile {
+    /// The metadata entry `key`, or an error naming the file.
+    pub fn meta(&self, path: &Path, key: &str) -> Result<&str, TemplateFileError> {
+        self.metadata
+            .get(key)
+            .map(String::as_str)
+            .ok_or_else(|| invalid(path, format!("no {key} in the metadata")))
+    }
+}
+
+fn invalid(path: &Path, reason: String) -> TemplateFileError {
+    TemplateFileError::Invalid {
+        path: path.display().to_string(),
+        reason,
+    }
+}
+
+/// `model` with the position table the file's metadata names (MAE's sin-cos table for files
+/// that name none).
+pub fn with_pos_kind<G: burn::module::Module>(
+    model: sweet_vit::Vit<G>,
+    kind: PosEmbedKind,
+) -> sweet_vit::Vit<G> {
+    match kind {
+        PosEmbedKind::SinCos => model.with_sincos_pos_embed(),
+        PosEmbedKind::Learned => model,
+    }
+}
+
+/// Writes a pre-trained generator's file atomically: the `encoder` tensors, the MAE `decoder`'s
+/// (stored under `decoder.`), and the metadata `meta` (the format name and version and the
+/// format's own entries) plus the [`Provenance`] and the position-table kind `pos_kind`.
+pub fn write_pretrained(
+    path: &Path,
+    mut encoder: Vec<(String, HostTensor)>,
+    decoder: &[(String, HostTensor)],
+    mut meta: BTreeMap<String, String>,
+    provenance: &Provenance,
+    pos_kind: PosEmbedKind,
+) -> Result<(), TemplateFileError> {
+    encoder.extend(
+        decoder
+            .iter()
+            .map(|(k, t)| (format!("{DECODER_PREFIX}{k}"), t.clone())),
+    );
+    meta.insert(
+        PROVENANCE_KEY.to_string(),
+        serde_json::to_string(provenance).expect("serializable"),
+    );
+    meta.insert(
+        POS_EMBED_KEY.to_string(),
+        match pos_kind {
+            PosEmbedKind::SinCos => "sincos",
+            PosEmbedKind::Learned => "learned",
+        }
+        .to_string(),
+    );
+    Ok(tensor_file::write(path, &encoder, &meta)?)
+}
+
+/// Reads back what [`write_pretrained`] wrote in `file` (read from `path`), after checking its
+/// format name and that its version is one of `versions`.
+pub fn read_pretrained(
+    path: &Path,
+    file: tensor_file::TensorFile,
+    format: &str,
+    versions: &[&str],
+) -> Result<PretrainedFile, TemplateFileError> {
+    file.expect_format_version(path, format, versions)?;
+    let provenance = file
+        .metadata
+        .get(PROVENANCE_KEY)
+        .ok_or_else(|| invalid(path, format!("no {PROVENANCE_KEY} in the metadata")))?;
+    let provenance: Provenance =
+        serde_json::from_str(provenance).map_err(|e| invalid(path, e.to_string()))?;
+    let pos_kind = match file.metadata.get(POS_EMBED_KEY).map(String::as_str) {
+        None | Some("sincos") => PosEmbedKind::SinCos,
+        Some("learned") => PosEmbedKind::Learned,
+        Some(other) => {
+            return Err(invalid(
+                path,
+                format!("unknown {POS_EMBED_KEY} kind {other:?}"),
+            ))
+        }
+    };
+    let mut encoder = BTreeMap::new();
+    let mut decoder = BTreeMap::new();
+    for (k, t) in file.tensors {
+        match k.strip_prefix(DECODER_PREFIX) {
+            Some(d) => decoder.insert(d.to_string(), t),
+            None => encoder.insert(k, t),
+        };
+    }
+    Ok(PretrainedFile {
+        metadata: file.metadata,
+        provenance,
+        encoder,
+        decoder,
+        pos_kind,
+    })
+}
+
+/// SHA-256 (hex) of tensors, in the order given: each one's shape (u64 little-endian), then
+/// its f32 values little-endian.
+pub fn hash_tensors<'a>(tensors: impl IntoIterator<Item = &'a HostTensor>) -> String {
+    let mut h = Sha256::new();
+    for t in tensors {
+        for d in &t.shape {
+            h.update((*d as u64).to_le_bytes());
+        }
+        for v in &t.values {
+            h.update(v.to_le_bytes());
+        }
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A template file read back.
 pub struct TemplateFile {
     /// G, the pre-training scalers and the ViT parts.
@@ -75,52 +206,7 @@ pub enum TemplateFileError {
 
 /// SHA-256 (hex) of G `[r1, r2, r3]`: its shape, then its f32 values little-endian.
 pub fn template_hash(g: &HostTensor) -> String {
-    shared_hash(&[g])
-}
-
-/// SHA-256 (hex) of the shared tensors of a file, in order: each one's shape, then its f32
-/// values little-endian (for one tensor, [`template_hash`]).
-pub fn shared_hash(tensors: &[&HostTensor]) -> String {
-    let mut h = Sha256::new();
-    for g in tensors {
-        for d in &g.shape {
-            h.update((*d as u64).to_le_bytes());
-        }
-        for v in &g.values {
-            h.update(v.to_le_bytes());
-        }
-    }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// What tells one kind of pre-trained template file from another: its format name and
-/// version, the metadata key of its generator config, and the keys of the tensors every model
-/// size shares (hashed into `template_sha256`, frozen when a target is initialized).
-pub struct FileKind {
-    pub format: &'static str,
-    pub version: &'static str,
-    pub config_key: &'static str,
-    pub shared: &'static [&'static str],
-}
-
-/// The SWEET template file.
-pub const TUCKER_FILE: FileKind = FileKind {
-    format: TEMPLATE_FORMAT,
-    version: TEMPLATE_FORMAT_VERSION,
-    config_key: CONFIG_KEY,
-    shared: &["template"],
-};
-
-/// A template file's contents before its model is built: encoder and decoder tensors, the
-/// generator config (JSON), provenance, the checked hash of the shared tensors and the kind of
-/// position table.
-pub struct StoredFile {
-    pub encoder: BTreeMap<String, HostTensor>,
-    pub decoder: BTreeMap<String, HostTensor>,
-    pub config: String,
-    pub provenance: Provenance,
-    pub template_sha256: String,
-    pub pos_kind: PosEmbedKind,
+    hash_tensors([g])
 }
 
 /// Writes the template, its scalers, the non-templated parameters and the MAE `decoder`'s
@@ -137,171 +223,62 @@ pub fn save<G: burn::module::Module>(
 where
     sweet_vit::Vit<G>: burn::module::Module,
 {
-    save_kind(path, &TUCKER_FILE, model, cfg, provenance, decoder)
-}
-
-/// Writes a template file of `kind` (see [`save`]): `model`'s tensors, the decoder's under
-/// `decoder.`, and in the metadata the format, `cfg`, the provenance, the hash of the shared
-/// tensors and the position table's kind.
-pub fn save_kind<G: burn::module::Module, C: Serialize>(
-    path: &Path,
-    kind: &FileKind,
-    model: &sweet_vit::Vit<G>,
-    cfg: &C,
-    provenance: &Provenance,
-    decoder: &[(String, HostTensor)],
-) -> Result<(), TemplateFileError>
-where
-    sweet_vit::Vit<G>: burn::module::Module,
-{
-    let mut tensors = named_tensors(model);
-    let shared: Option<Vec<&HostTensor>> = kind
-        .shared
+    let tensors = named_tensors(model);
+    let g = tensors
         .iter()
-        .map(|s| tensors.iter().find(|(k, _)| k == s).map(|(_, t)| t))
-        .collect();
-    let g = shared
-        .map(|ts| shared_hash(&ts))
-        .ok_or_else(|| TemplateFileError::Invalid {
-            path: path.display().to_string(),
-            reason: format!("the model holds no {}", kind.shared.join(", ")),
-        })?;
-    tensors.extend(
-        decoder
-            .iter()
-            .map(|(k, t)| (format!("{DECODER_PREFIX}{k}"), t.clone())),
-    );
+        .find(|(k, _)| k == "template")
+        .map(|(_, t)| template_hash(t))
+        .ok_or_else(|| invalid(path, "the model holds no template".into()))?;
     let meta = BTreeMap::from([
-        (FORMAT_KEY.to_string(), kind.format.to_string()),
-        (VERSION_KEY.to_string(), kind.version.to_string()),
+        (FORMAT_KEY.to_string(), TEMPLATE_FORMAT.to_string()),
+        (VERSION_KEY.to_string(), TEMPLATE_FORMAT_VERSION.to_string()),
         (
-            kind.config_key.to_string(),
+            CONFIG_KEY.to_string(),
             serde_json::to_string(cfg).expect("serializable"),
         ),
-        (
-            PROVENANCE_KEY.to_string(),
-            serde_json::to_string(provenance).expect("serializable"),
-        ),
         (HASH_KEY.to_string(), g),
-        (
-            POS_EMBED_KEY.to_string(),
-            match model.pos_kind {
-                PosEmbedKind::SinCos => "sincos",
-                PosEmbedKind::Learned => "learned",
-            }
-            .to_string(),
-        ),
     ]);
-    Ok(tensor_file::write(path, &tensors, &meta)?)
-}
-
-/// Reads a template file of `kind`: another format or version, a shared tensor whose hash
-/// differs from the recorded one, and missing metadata are errors naming the file.
-pub fn read_kind(path: &Path, kind: &FileKind) -> Result<StoredFile, TemplateFileError> {
-    let file = tensor_file::read(path)?;
-    let bad = |reason: String| TemplateFileError::Invalid {
-        path: path.display().to_string(),
-        reason,
-    };
-    if kind.format == TEMPLATE_FORMAT
-        && file.metadata.get(FORMAT_KEY).map(String::as_str) == Some(TEMPLATE_FORMAT)
-        && file.metadata.get(VERSION_KEY).map(String::as_str) == Some("1")
-    {
-        return Err(bad(
-            "a template of format_version 1 (written before initialization existed) holds \
-             neither the MAE decoder nor the data normalization that `sweet init sweet` needs: \
-             pre-train it again with this sweet (`sweet pretrain ...`)"
-                .into(),
-        ));
-    }
-    file.expect_format_version(path, kind.format, &[kind.version])?;
-    let meta = |key: &str| {
-        file.metadata
-            .get(key)
-            .ok_or_else(|| bad(format!("no {key} in the metadata")))
-    };
-    let config = meta(kind.config_key)?.clone();
-    let provenance: Provenance =
-        serde_json::from_str(meta(PROVENANCE_KEY)?).map_err(|e| bad(e.to_string()))?;
-    let recorded = meta(HASH_KEY)?.clone();
-    let pos_kind = match file.metadata.get(POS_EMBED_KEY).map(String::as_str) {
-        None | Some("sincos") => PosEmbedKind::SinCos,
-        Some("learned") => PosEmbedKind::Learned,
-        Some(other) => return Err(bad(format!("unknown {POS_EMBED_KEY} kind {other:?}"))),
-    };
-    let mut encoder = BTreeMap::new();
-    let mut decoder = BTreeMap::new();
-    for (k, t) in file.tensors {
-        match k.strip_prefix(DECODER_PREFIX) {
-            Some(d) => decoder.insert(d.to_string(), t),
-            None => encoder.insert(k, t),
-        };
-    }
-    let shared = kind
-        .shared
-        .iter()
-        .map(|s| {
-            encoder
-                .get(*s)
-                .ok_or_else(|| bad(format!("no tensor `{s}`")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let template_sha256 = shared_hash(&shared);
-    if template_sha256 != recorded {
-        return Err(bad(format!(
-            "the SHA-256 of {} is {template_sha256}, the file records {recorded}: the file is \
-             damaged",
-            kind.shared.join(", ")
-        )));
-    }
-    Ok(StoredFile {
-        encoder,
-        decoder,
-        config,
-        provenance,
-        template_sha256,
-        pos_kind,
-    })
-}
-
-/// Builds a file's model: `fresh` (the right shapes) loaded with the stored encoder tensors,
-/// with the stored kind of position table.
-pub fn stored_model<G: burn::module::Module>(
-    path: &Path,
-    fresh: sweet_vit::Vit<G>,
-    stored: &StoredFile,
-) -> Result<sweet_vit::Vit<G>, TemplateFileError>
-where
-    sweet_vit::Vit<G>: burn::module::Module,
-{
-    let model = load_named(fresh, &stored.encoder).map_err(|e| TemplateFileError::Invalid {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    Ok(match stored.pos_kind {
-        PosEmbedKind::SinCos => model.with_sincos_pos_embed(),
-        PosEmbedKind::Learned => model,
-    })
+    write_pretrained(path, tensors, decoder, meta, provenance, model.pos_kind)
 }
 
 /// Reads a template file back onto `device`: the model, its configuration, provenance and
 /// decoder tensors. Format 1 files, a G whose hash differs from the recorded one, and missing
 /// metadata are errors naming the file.
 pub fn load(path: &Path, device: &Device) -> Result<TemplateFile, TemplateFileError> {
-    let stored = read_kind(path, &TUCKER_FILE)?;
+    let file = tensor_file::read(path)?;
     let bad = |reason: String| TemplateFileError::Invalid {
         path: path.display().to_string(),
         reason,
     };
+    if file.metadata.get(FORMAT_KEY).map(String::as_str) == Some(TEMPLATE_FORMAT)
+        && file.metadata.get(VERSION_KEY).map(String::as_str) == Some("1")
+    {
+        return Err(bad(
+            "a template of format_version 1 (written before initialization existed) holds              neither the MAE decoder nor the data normalization that `sweet init sweet` needs:              pre-train it again with this sweet (`sweet pretrain ...`)"
+                .into(),
+        ));
+    }
+    let file = read_pretrained(path, file, TEMPLATE_FORMAT, &[TEMPLATE_FORMAT_VERSION])?;
     let cfg: TemplateConfig =
-        serde_json::from_str(&stored.config).map_err(|e| bad(e.to_string()))?;
+        serde_json::from_str(file.meta(path, CONFIG_KEY)?).map_err(|e| bad(e.to_string()))?;
+    let recorded = file.meta(path, HASH_KEY)?.to_string();
+    let g = file
+        .encoder
+        .get("template")
+        .ok_or_else(|| bad("no tensor `template` (G)".into()))?;
+    let template_sha256 = template_hash(g);
+    if template_sha256 != recorded {
+        return Err(bad(format!(
+            "G's SHA-256 is {template_sha256}, the file records {recorded}: the file is damaged"
+        )));
+    }
     let model = crate::templated_vit(&cfg, 0, device).map_err(|e| bad(e.to_string()))?;
-    let model = stored_model(path, model, &stored)?;
+    let model = load_named(model, &file.encoder).map_err(|e| bad(e.to_string()))?;
     Ok(TemplateFile {
-        model,
+        model: with_pos_kind(model, file.pos_kind),
         cfg,
-        provenance: stored.provenance,
-        template_sha256: stored.template_sha256,
-        decoder: stored.decoder,
+        provenance: file.provenance,
+        template_sha256,
+        decoder: file.decoder,
     })
 }

@@ -18,6 +18,7 @@ use sweet_vit::{BlockGenerator, DenseBlocks, EncoderView, LayerWeights, Vit};
 use crate::config::{Orientation, TemplateConfig};
 use crate::factors::{gaussian, orthonormal, template_std};
 use crate::kronecker::{kronecker_vit, Kronecker, KroneckerConfig};
+use crate::linear_expansion::{linear_expansion_vit, LinearExpansion};
 use crate::sws::SwsDraw;
 use crate::tucker::compose_layers;
 
@@ -246,6 +247,9 @@ pub enum GeneratorConfig {
     Tucker(TemplateConfig),
     /// Kronecker templates with one size's scalers (the WAVE baseline).
     Kronecker(KroneckerConfig),
+    /// TLEG's linear expansion of a learngene (base and slope of every block parameter; the
+    /// depth and width are the encoder's).
+    LinearExpansion,
 }
 
 impl GeneratorConfig {
@@ -254,6 +258,7 @@ impl GeneratorConfig {
             GeneratorConfig::Dense => "dense",
             GeneratorConfig::Tucker(_) => "tucker",
             GeneratorConfig::Kronecker(_) => "kronecker",
+            GeneratorConfig::LinearExpansion => "linear-expansion",
         }
     }
 
@@ -263,6 +268,7 @@ impl GeneratorConfig {
             GeneratorConfig::Dense => SwsDraw::Full,
             GeneratorConfig::Tucker(t) => t.sws.draw(t, rng),
             GeneratorConfig::Kronecker(_) => SwsDraw::Full,
+            GeneratorConfig::LinearExpansion => SwsDraw::Full,
         }
     }
 }
@@ -275,6 +281,7 @@ pub enum Generator {
     Dense(DenseBlocks),
     Tucker(Tucker),
     Kronecker(Kronecker),
+    LinearExpansion(LinearExpansion),
 }
 
 impl BlockGenerator for Generator {
@@ -286,6 +293,15 @@ impl BlockGenerator for Generator {
             Generator::Dense(d) => d.layers(&()),
             Generator::Tucker(t) => t.layers(draw),
             Generator::Kronecker(k) => k.layers(draw),
+            Generator::LinearExpansion(l) => l.layers(&()),
+        }
+    }
+
+    /// Linear expansion makes the block parts too; the others leave them to the model.
+    fn layer_parts(&self, _draw: &SwsDraw) -> Option<Vec<sweet_vit::LayerParts>> {
+        match self {
+            Generator::LinearExpansion(l) => l.layer_parts(&()),
+            _ => None,
         }
     }
 }
@@ -309,6 +325,9 @@ pub fn generated_vit(
         }
         GeneratorConfig::Kronecker(k) => {
             kronecker_vit(k, seed, device)?.map_generator(Generator::Kronecker)
+        }
+        GeneratorConfig::LinearExpansion => {
+            linear_expansion_vit(vit, seed, device)?.map_generator(Generator::LinearExpansion)
         }
     })
 }

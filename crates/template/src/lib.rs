@@ -13,6 +13,8 @@
 //!   is `Vit<Tucker>`: the same parts and forward as the dense ViT), one template shared by
 //!   several sizes, and the enum of generators a pre-training trains.
 //! - [`file`]: the template file (`template.safetensors`).
+//! - [`linear_expansion`], [`learngene`]: TLEG's linear expansion of a learngene (a baseline,
+//!   BASELINES.md section 3) as a block generator, and its learngene file.
 //! - [`kronecker`]: Kronecker weight templates (the WAVE baseline), their file and the mapping
 //!   to other sizes.
 
@@ -22,6 +24,8 @@ pub mod file;
 pub mod generator;
 pub mod init;
 pub mod kronecker;
+pub mod learngene;
+pub mod linear_expansion;
 pub mod sws;
 pub mod tucker;
 
@@ -31,6 +35,7 @@ pub use generator::{
 };
 pub use init::{init_from_template, target_config, target_heads, InitError, WidthRule};
 pub use kronecker::{kronecker_vit, Kronecker, KroneckerConfig};
+pub use linear_expansion::{linear_expansion_vit, Learngene, LinearExpansion};
 pub use sws::{SwsDraw, SwsMode};
 
 /// A ViT whose attention and MLP weights the Tucker template composes at every forward.

@@ -33,8 +33,8 @@ use crate::task::{Counters, EpochRecord, EpochTotals, StepOutput, Task};
 pub struct PretrainConfig {
     /// The encoder (num_classes 0).
     pub vit: VitConfig,
-    /// What produces the encoder's block weights: a template (SWEET) or dense weights
-    /// (`--dense`, the direct pre-training baseline). Run files written before generators
+    /// What produces the encoder's block weights: a template (SWEET), dense weights
+    /// (`--dense`, the direct pre-training baseline) or a learngene (TLEG's linear expansion). Run files written before generators
     /// existed hold `"template": {TemplateConfig}` or `"template": null` instead; both read.
     #[serde(alias = "template", deserialize_with = "generator_or_template")]
     pub generator: GeneratorConfig,

@@ -133,7 +133,7 @@ fn scaler_learning_changes_the_scalers_and_not_g() {
     let out = dir.path().join("init");
     let run = init_run(&template, &data, 3, 8, 4);
     let record = run_init(&run, &out, &mut Silent, &device).unwrap();
-    assert_eq!(record.template_sha256, t.template_sha256);
+    assert_eq!(record.method.template_sha256, t.template_sha256);
     let (before, after) = (
         record.mae_loss_before.unwrap(),
         record.mae_loss_after.unwrap(),
@@ -182,6 +182,33 @@ fn scaler_learning_changes_the_scalers_and_not_g() {
         serde_json::from_str(&std::fs::read_to_string(out.join(InitRecord::FILE)).unwrap())
             .unwrap();
     assert_eq!(written, record);
+    // the JSON layout of SWEET's record is the one every earlier init.json has (the method's
+    // part is flattened in), so folders initialized before stay readable
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join(InitRecord::FILE)).unwrap())
+            .unwrap();
+    let keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut want = vec![
+        "run",
+        "vit",
+        "parameters",
+        "template_sha256",
+        "template_config",
+        "provenance",
+        "mae_loss_before",
+        "mae_loss_after",
+        "scaler_seconds",
+        "seconds",
+    ];
+    want.sort();
+    let mut keys = keys;
+    keys.sort();
+    assert_eq!(keys, want);
     // finished: a second call returns the record and redoes nothing
     let again = run_init(&run, &out, &mut Silent, &device).unwrap();
     assert_eq!(again, record);

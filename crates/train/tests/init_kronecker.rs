@@ -131,7 +131,7 @@ fn scaler_learning_moves_the_scalers_and_not_the_templates() {
     let out = dir.path().join("init");
     let run = init_run(&templates, &data, 3, 48, 4);
     let record = run_init_kronecker(&run, &out, &mut Silent, &device).unwrap();
-    assert_eq!(record.template_sha256, t.template_sha256);
+    assert_eq!(record.method.templates_sha256, t.templates_sha256);
     let (before, after) = (
         record.mae_loss_before.unwrap(),
         record.mae_loss_after.unwrap(),

@@ -119,7 +119,7 @@ fn plan(seed: u64) -> MaskPlan {
 fn tucker(mae: &Mae) -> &Tucker {
     match &mae.encoder.generator {
         Generator::Tucker(t) => t,
-        _ => panic!("a Tucker template generator"),
+        _ => panic!("a template generator"),
     }
 }
 
@@ -466,6 +466,78 @@ fn templated_mae_is_the_dense_mae_on_the_composed_weights() {
     assert!(factors < 1e-4, "{factors}");
 }
 
+/// Catches gradients not reaching the learngene as the chain rule through `p_i = base +
+/// (i / L) slope` says (a half detached, a wrong coefficient, a parameter expanded from another
+/// one's tensors) and the linear-expansion encoder and its dense export disagreeing: for a
+/// depth-4 linear-expansion MAE (parameters perturbed off TLEG's init), the `Mae` whose encoder
+/// is its `to_dense()` gives the same loss and predictions; for each of the 12 block
+/// parameters `d loss / d base = sum_i dL/dp_i` and `d loss / d slope = sum_i (i / 4) dL/dp_i`
+/// with the dense model's per-layer gradients `dL/dp_i`; the shared parts get the dense
+/// model's gradients.
+#[test]
+fn linear_expansion_gradients_are_the_chain_rule_through_the_expansion() {
+    let device = Device::default().autodiff();
+    let mut cfg = config(GeneratorConfig::LinearExpansion);
+    cfg.vit.depth = 4;
+    let mae = perturbed(Mae::new(&cfg, &device).unwrap(), 7);
+    let dense = dense_twin(&mae);
+    let (x, p) = (images(1, &device), plan(2));
+    let (ll, pl) = mae.step_loss(x.clone(), &p, &SwsDraw::Full);
+    let (ld, pd) = dense.step_loss(x, &p, &SwsDraw::Full);
+    let (ll_v, ld_v) = (vals(&ll)[0], vals(&ld)[0]);
+    let pred_diff = max_diff(&vals(&pl), &vals(&pd));
+    println!("linear expansion vs dense-on-expanded MAE: loss {ll_v:.7} vs {ld_v:.7}, max |pred diff| {pred_diff:.2e}");
+    assert!((ll_v - ld_v).abs() <= 1e-6 * ld_v && pred_diff <= 1e-6);
+    let gl = grads_by_key(&mae, &ll.backward());
+    let gd = grads_by_key(&dense, &ld.backward());
+    let mut worst = 0f32;
+    for k in [
+        "norm1.weight",
+        "norm1.bias",
+        "attn.qkv.weight",
+        "attn.qkv.bias",
+        "attn.proj.weight",
+        "attn.proj.bias",
+        "norm2.weight",
+        "norm2.bias",
+        "mlp.fc1.weight",
+        "mlp.fc1.bias",
+        "mlp.fc2.weight",
+        "mlp.fc2.bias",
+    ] {
+        let layer = |i: usize| &gd[&format!("encoder.blocks.{i}.{k}")];
+        let n = layer(0).len();
+        let (mut base, mut slope) = (vec![0f32; n], vec![0f32; n]);
+        for i in 0..4 {
+            for (j, g) in layer(i).iter().enumerate() {
+                base[j] += g;
+                slope[j] += g * i as f32 / 4.0;
+            }
+        }
+        for (half, chain) in [("base", base), ("slope", slope)] {
+            let key = format!("encoder.learngene.{half}.{k}");
+            let auto = gl
+                .get(&key)
+                .unwrap_or_else(|| panic!("{key} gets no gradient from the MAE loss"));
+            assert!(
+                max_abs(&chain) > 0.0,
+                "{key}: a zero chain-rule gradient proves nothing"
+            );
+            worst = worst.max(max_diff(auto, &chain) / max_abs(&chain));
+        }
+    }
+    let mut shared = 0f32;
+    for (key, g) in &gl {
+        if !key.starts_with("encoder.learngene.") {
+            shared = shared.max(max_diff(g, &gd[key]) / max_abs(&gd[key]).max(1e-12));
+        }
+    }
+    println!("learngene: autodiff vs chain rule, max relative diff {worst:.2e}; shared parts {shared:.2e}");
+    assert!(worst < 1e-5, "{worst}");
+    assert!(shared < 1e-5, "{shared}");
+    assert!(gl.contains_key("encoder.patch_embed.proj.weight"));
+}
+
 /// Keys of every parameter of `mae` with a gradient in `grads`.
 fn keys_with_grads(mae: &Mae, grads: &Gradients) -> BTreeSet<String> {
     grads_by_key(mae, grads).into_keys().collect()
@@ -487,6 +559,7 @@ fn adamw_steps_train_everything_but_the_frozen_table() {
     for generator in [
         GeneratorConfig::Tucker(template(SwsMode::Nested)),
         GeneratorConfig::Dense,
+        GeneratorConfig::LinearExpansion,
     ] {
         let name = generator.name();
         let cfg = config(generator);

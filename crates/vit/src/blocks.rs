@@ -9,7 +9,7 @@
 use burn::module::Param;
 use burn::prelude::*;
 
-use crate::encoder::{BlockGenerator, BlockView, LayerWeights, Norm};
+use crate::encoder::{BlockGenerator, BlockView, LayerParts, LayerWeights, Norm};
 use crate::init::Init;
 use crate::layers::{Attention, LayerNorm, Linear, Mlp};
 
@@ -158,6 +158,28 @@ impl BlockParts {
             mlp: MlpBiases {
                 fc1: Bias::zeros(hidden, init),
                 fc2: Bias::zeros(d, init),
+            },
+        }
+    }
+
+    /// Parameters holding `p` (values detached from any graph).
+    pub fn from_parts(p: &LayerParts) -> Self {
+        let v = |t: &Tensor<1>| Param::from_tensor(t.clone().detach());
+        let norm = |n: &Norm| LayerNorm {
+            weight: v(&n.weight),
+            bias: v(&n.bias),
+        };
+        let bias = |t: &Tensor<1>| Bias { bias: v(t) };
+        BlockParts {
+            norm1: norm(&p.norm1),
+            attn: AttnBiases {
+                qkv: bias(&p.qkv_bias),
+                proj: bias(&p.proj_bias),
+            },
+            norm2: norm(&p.norm2),
+            mlp: MlpBiases {
+                fc1: bias(&p.fc1_bias),
+                fc2: bias(&p.fc2_bias),
             },
         }
     }

@@ -4,7 +4,9 @@
 //! the MAE encoder, and later detection and segmentation backbones) runs through
 //! [`EncoderView`]: plain tensors for one forward, in timm's layout, at whatever width the
 //! block weights were generated. Where the weights come from is a [`BlockGenerator`]; the
-//! ordinary parts (embeddings, norms, biases) come from the model.
+//! ordinary parts (embeddings, norms, biases) come from the model, except for a generator that
+//! makes every layer's norms and biases too ([`BlockGenerator::layer_parts`], e.g. linear
+//! expansion): the model then holds no per-block parts.
 
 use burn::module::Module;
 use burn::prelude::*;
@@ -39,6 +41,14 @@ pub trait BlockGenerator: Module {
 
     /// The weights of every layer, in order, all at one width.
     fn layers(&self, draw: &Self::Draw) -> Vec<LayerWeights>;
+
+    /// Every layer's norms and biases, in order, when the generator makes them too (linear
+    /// expansion expands them with the weights); a model over such a generator holds no
+    /// per-block parts ([`crate::Vit::with_generator_parts`]). `None` (the default): they are
+    /// the model's own parameters.
+    fn layer_parts(&self, _draw: &Self::Draw) -> Option<Vec<LayerParts>> {
+        None
+    }
 }
 
 /// LayerNorm parameters: `[w]` each.
@@ -52,6 +62,37 @@ impl Norm {
     /// `[..., w]` -> `[..., w]`, eps 1e-6.
     pub fn forward<const R: usize>(&self, x: Tensor<R>) -> Tensor<R> {
         layer_norm(x, self.weight.clone(), self.bias.clone())
+    }
+}
+
+/// One layer's norms and biases for one forward, width `w`: what a block keeps beside its
+/// attention and MLP weights.
+#[derive(Clone, Debug)]
+pub struct LayerParts {
+    pub norm1: Norm,
+    /// `[3w]`.
+    pub qkv_bias: Tensor<1>,
+    /// `[w]`.
+    pub proj_bias: Tensor<1>,
+    pub norm2: Norm,
+    /// `[4w]`.
+    pub fc1_bias: Tensor<1>,
+    /// `[w]`.
+    pub fc2_bias: Tensor<1>,
+}
+
+impl LayerParts {
+    /// The block these parts make with `weights`.
+    pub fn with_weights(self, weights: LayerWeights) -> BlockView {
+        BlockView {
+            norm1: self.norm1,
+            qkv_bias: self.qkv_bias,
+            proj_bias: self.proj_bias,
+            norm2: self.norm2,
+            fc1_bias: self.fc1_bias,
+            fc2_bias: self.fc2_bias,
+            weights,
+        }
     }
 }
 

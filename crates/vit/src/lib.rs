@@ -29,5 +29,5 @@ pub mod width;
 pub use blocks::DenseBlocks;
 pub use config::{ConfigError, GlobalPool, ImgSize, VitConfig};
 pub use drop_path::{BlockDrop, DropPathPlan};
-pub use encoder::{BlockGenerator, EncoderView, LayerWeights};
+pub use encoder::{BlockGenerator, EncoderView, LayerParts, LayerWeights};
 pub use model::{PosEmbedKind, Vit};

@@ -4,7 +4,9 @@
 //! `Vit` (= `Vit<DenseBlocks>`) is the ordinary dense model every command reads and writes;
 //! `Vit<T>` with a template generator is the ViT whose attention and MLP weights a template
 //! composes at every forward. Both share this struct's parts, its init order and the one
-//! forward of [`crate::encoder`]. Field paths are timm's state-dict keys.
+//! forward of [`crate::encoder`]. Field paths are timm's state-dict keys. A generator that makes
+//! every layer's norms and biases too (linear expansion) goes with [`Vit::with_generator_parts`]:
+//! the model then holds no per-block parts.
 
 use burn::module::Param;
 use burn::prelude::*;
@@ -12,7 +14,7 @@ use burn::prelude::*;
 use crate::blocks::{BlockParts, BlockWeights, DenseBlocks};
 use crate::config::{GlobalPool, ImgSize, VitConfig};
 use crate::drop_path::DropPathPlan;
-use crate::encoder::{BlockGenerator, EncoderView, LayerWeights};
+use crate::encoder::{BlockGenerator, BlockView, EncoderView, LayerWeights};
 use crate::init::Init;
 use crate::layers::{LayerNorm, Linear, PatchEmbed};
 use crate::pos_embed::{resample_learned, sincos_2d_tensor};
@@ -40,7 +42,8 @@ pub struct Vit<G: Module = DenseBlocks> {
     pub cls_token: Param<Tensor<3>>,
     /// `[1, N + 1, D]`; row 0 belongs to the class token.
     pub pos_embed: Param<Tensor<3>>,
-    /// Norms and biases of every block.
+    /// Norms and biases of every block; empty when the generator makes them
+    /// ([`BlockGenerator::layer_parts`], [`Vit::with_generator_parts`]).
     pub blocks: Vec<BlockParts>,
     /// The final norm (`global_pool` `token`); absent with `avg`.
     pub norm: Option<LayerNorm>,
@@ -81,15 +84,41 @@ impl<G: Module> Vit<G> {
         device: &Device,
         generator: impl FnOnce(&mut Init) -> G,
     ) -> Self {
+        Self::build(cfg, seed, device, generator, true)
+    }
+
+    /// [`Self::with_generator`] for a generator that makes every layer's norms and biases too
+    /// ([`BlockGenerator::layer_parts`]): the model holds no per-block parts (nothing unused is
+    /// trained or saved). Same draw order (the parts draw nothing).
+    pub fn with_generator_parts(
+        cfg: &VitConfig,
+        seed: u64,
+        device: &Device,
+        generator: impl FnOnce(&mut Init) -> G,
+    ) -> Self {
+        Self::build(cfg, seed, device, generator, false)
+    }
+
+    fn build(
+        cfg: &VitConfig,
+        seed: u64,
+        device: &Device,
+        generator: impl FnOnce(&mut Init) -> G,
+        block_parts: bool,
+    ) -> Self {
         let mut init = Init::new(seed, device);
         let (d, hidden) = (cfg.embed_dim, cfg.mlp_hidden());
         let patch_embed = PatchEmbed::new(cfg.in_chans, d, cfg.patch_size, &mut init);
         let cls_token = Param::from_tensor(init.normal([1, 1, d], 1e-6));
         let pos_embed = Param::from_tensor(init.trunc_normal([1, cfg.num_patches() + 1, d], 0.02));
         let generator = generator(&mut init);
-        let blocks = (0..cfg.depth)
-            .map(|_| BlockParts::new(d, hidden, &mut init))
-            .collect();
+        let blocks = if block_parts {
+            (0..cfg.depth)
+                .map(|_| BlockParts::new(d, hidden, &mut init))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let avg = cfg.global_pool == GlobalPool::Avg;
         let norm = (!avg).then(|| LayerNorm::new(d, &mut init));
         let fc_norm = avg.then(|| LayerNorm::new(d, &mut init));
@@ -186,14 +215,30 @@ impl<G: Module> Vit<G> {
 
     /// The encoder for one forward with these generated weights: the parts at the weights'
     /// width (the width rules of [`crate::width`]; heads = width / head dim).
+    ///
+    /// # Panics
+    /// Unless there is one set of weights per block part (a model whose generator makes the
+    /// parts holds none: [`Vit::view`] it).
     pub fn view_with(&self, layers: Vec<LayerWeights>) -> EncoderView {
-        let d = self.embed_dim();
-        let w = layers.first().map_or(d, LayerWeights::width);
+        let w = layers.first().map_or(self.embed_dim(), LayerWeights::width);
         assert_eq!(
             layers.len(),
             self.blocks.len(),
             "one set of weights per block"
         );
+        let blocks = self
+            .blocks
+            .iter()
+            .zip(layers)
+            .map(|(p, l)| p.view(l))
+            .collect();
+        self.view_of_blocks(w, blocks)
+    }
+
+    /// The encoder for one forward with these blocks, of width `w`: the model's other parts at
+    /// that width.
+    fn view_of_blocks(&self, w: usize, blocks: Vec<BlockView>) -> EncoderView {
+        let d = self.embed_dim();
         let head_dim = d / self.num_heads;
         EncoderView {
             patch_weight: first(self.patch_embed.matrix(), 0, w),
@@ -201,12 +246,7 @@ impl<G: Module> Vit<G> {
             patch_size: self.patch_embed.patch_size,
             cls_token: first(self.cls_token.val(), 2, w),
             pos_embed: self.pos_embed_at(w),
-            blocks: self
-                .blocks
-                .iter()
-                .zip(layers)
-                .map(|(p, l)| p.view(l))
-                .collect(),
+            blocks,
             norm: self.norm.as_ref().map(|n| n.at_width(w)),
             heads: w / head_dim,
         }
@@ -230,9 +270,31 @@ impl<G: Module> Vit<G> {
 }
 
 impl<G: BlockGenerator> Vit<G> {
-    /// The encoder for one forward under `draw` (`Default::default()`: the full model).
+    /// The encoder for one forward under `draw` (`Default::default()`: the full model): the
+    /// generator's weights with the model's block parts, or with the generator's own
+    /// ([`BlockGenerator::layer_parts`]).
+    ///
+    /// # Panics
+    /// If the generator makes the block parts and the model holds some too.
     pub fn view(&self, draw: &G::Draw) -> EncoderView {
-        self.view_with(self.generator.layers(draw))
+        let layers = self.generator.layers(draw);
+        match self.generator.layer_parts(draw) {
+            None => self.view_with(layers),
+            Some(parts) => {
+                assert!(
+                    self.blocks.is_empty(),
+                    "the generator makes the blocks' norms and biases: the model must hold none"
+                );
+                assert_eq!(parts.len(), layers.len(), "one set of parts per layer");
+                let w = layers.first().map_or(self.embed_dim(), LayerWeights::width);
+                let blocks = parts
+                    .into_iter()
+                    .zip(layers)
+                    .map(|(p, l)| p.with_weights(l))
+                    .collect();
+                self.view_of_blocks(w, blocks)
+            }
+        }
     }
 
     /// Encoder features (class token first, after the final norm when there is one):
@@ -271,9 +333,14 @@ impl<G: BlockGenerator> Vit<G> {
     }
 
     /// The ordinary dense model these weights compose (full model, no draw): the generator's
-    /// weights become parameters, every part is kept.
+    /// weights (and its block parts, if it makes them) become parameters, every part is kept.
     pub fn to_dense(&self) -> Vit<DenseBlocks> {
-        let layers = self.generator.layers(&G::Draw::default());
+        let draw = G::Draw::default();
+        let layers = self.generator.layers(&draw);
+        let blocks = match self.generator.layer_parts(&draw) {
+            Some(parts) => parts.iter().map(BlockParts::from_parts).collect(),
+            None => self.blocks.clone(),
+        };
         Vit {
             generator: DenseBlocks {
                 blocks: layers.iter().map(BlockWeights::from_layer).collect(),
@@ -281,7 +348,7 @@ impl<G: BlockGenerator> Vit<G> {
             patch_embed: self.patch_embed.clone(),
             cls_token: self.cls_token.clone(),
             pos_embed: self.pos_embed.clone(),
-            blocks: self.blocks.clone(),
+            blocks,
             norm: self.norm.clone(),
             fc_norm: self.fc_norm.clone(),
             head: self.head.clone(),

@@ -275,10 +275,9 @@ pub struct MaeStepArgs {
     /// Time a dense (unconstrained) MAE instead, as `sweet pretrain --dense` trains.
     #[arg(long)]
     pub dense: bool,
-    /// Time the MAE of Kronecker templates instead (16 of 32x32 per weight type), as `sweet
-    /// pretrain --generator kronecker` trains.
-    #[arg(long, conflicts_with = "dense")]
-    pub kronecker: bool,
+    /// The generator timed, as `sweet pretrain --generator` (default tucker).
+    #[arg(long, value_enum, conflicts_with = "dense")]
+    pub generator: Option<super::pretrain::GeneratorKind>,
     #[arg(long, default_value_t = 0.75)]
     pub mask_ratio: f64,
     #[arg(long, default_value_t = 3)]
@@ -291,7 +290,6 @@ pub struct MaeStepArgs {
 
 fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
     use rand::SeedableRng;
-    use sweet_template::GeneratorConfig;
     use sweet_train::pretrain::{Mae, PretrainConfig};
     use sweet_train::LoopConfig;
     let vit = VitConfig {
@@ -317,6 +315,7 @@ fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
         ..sweet_template::TemplateConfig::with_default_ranks(vit.clone())
     };
     tcfg.validate().context("invalid template")?;
+    let kind = super::pretrain::GeneratorKind::from_flags(a.generator, a.dense);
     let optimizer = AdamWConfig {
         beta1: 0.9,
         beta2: 0.95,
@@ -326,15 +325,7 @@ fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
     };
     let cfg = PretrainConfig {
         vit,
-        generator: if a.dense {
-            GeneratorConfig::Dense
-        } else if a.kronecker {
-            let k = sweet_template::KroneckerConfig::with_defaults(tcfg.vit.clone());
-            k.validate().context("invalid Kronecker templates")?;
-            GeneratorConfig::Kronecker(k)
-        } else {
-            GeneratorConfig::Tucker(tcfg.clone())
-        },
+        generator: kind.config(tcfg.clone()),
         decoder: Default::default(),
         mask_ratio: a.mask_ratio,
         run: LoopConfig {
@@ -374,10 +365,11 @@ fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
     });
     let params = burn::module::Module::num_params(slot.as_ref().expect("model"));
     report(
-        match cfg.generator {
-            GeneratorConfig::Dense => "mae-dense",
-            GeneratorConfig::Kronecker(_) => "mae-kronecker",
-            _ => "mae",
+        match kind {
+            super::pretrain::GeneratorKind::Tucker => "mae",
+            super::pretrain::GeneratorKind::Dense => "mae-dense",
+            super::pretrain::GeneratorKind::LinearExpansion => "mae-linear-expansion",
+            super::pretrain::GeneratorKind::Kronecker => "mae-kronecker",
         },
         params,
         a.batch_size,

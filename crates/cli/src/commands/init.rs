@@ -1,11 +1,15 @@
-//! `sweet init`: write a freshly initialized model folder, by timm's init or from a template.
+//! `sweet init`: write a freshly initialized model folder, by timm's init, from a template or
+//! from a learngene.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde_json::json;
 use sweet_template::WidthRule;
-use sweet_train::run::{run_init, run_init_kronecker, InitRun, KroneckerInitRun, ScalerLearning};
+use sweet_train::run::{
+    run_expansion, run_init, run_init_kronecker, ExpandRun, InitRun, KroneckerInitRun,
+    ScalerLearning, INIT_FILE,
+};
 use sweet_vit::{checkpoint, Vit, VitConfig};
 
 use crate::data_args::DataArgs;
@@ -53,6 +57,46 @@ pub enum Init {
     /// --scaler-steps 0 is the zero-shot mode (no data needed). A killed run continues with the
     /// same command and --resume.
     Kronecker(KroneckerArgs),
+    /// TLEG (linear expansion of learngenes, Xia et al., AAAI 2024): a ViT of any depth >= 1 at the learngene's width.
+    ///
+    /// Every block parameter of layer i (qkv, proj, fc1, fc2 weights and biases, both
+    /// LayerNorms) is p_i = base + (i / depth) * slope, from the learngene of an auxiliary model
+    /// pre-trained by MAE (`sweet pretrain --generator linear-expansion`, which writes
+    /// RUN/learngene.safetensors); patch embedding, class token, position embedding and final
+    /// norm are the auxiliary model's; the head is fresh (timm's init, from --seed). There is no
+    /// per-target training step and no data is read. It cannot change the width: another width
+    /// needs its own auxiliary model. The result is an ordinary timm model folder
+    /// (model.safetensors, config.json with the learngene's mean/std) with init.json saying how
+    /// it was made.
+    ///
+    /// Example (a learngene from `sweet pretrain --generator linear-expansion ... --out runs/learngene`; 12 layers):
+    ///   sweet init linear-expansion --learngene runs/learngene/learngene.safetensors --depth 12 --classes 10 --out models/tleg-d12
+    LinearExpansion(LinearExpansionArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LinearExpansionArgs {
+    /// The learngene file of a `sweet pretrain --generator linear-expansion` run
+    /// (RUN/learngene.safetensors).
+    #[arg(long)]
+    pub learngene: PathBuf,
+    /// Layers of the new model (any depth >= 1).
+    #[arg(long)]
+    pub depth: usize,
+    /// Width of the new model: only the learngene's own (the default) can be made.
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Classifier outputs of the fresh head (0 = none).
+    #[arg(long)]
+    pub classes: usize,
+    /// Seeds the fresh head.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output model folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -184,6 +228,7 @@ pub fn run(cmd: Init) -> anyhow::Result<()> {
         Init::Random(a) => a,
         Init::Sweet(a) => return sweet(a),
         Init::Kronecker(a) => return kronecker(a),
+        Init::LinearExpansion(a) => return linear_expansion(a),
     };
     let cfg = VitConfig {
         img_size: a.img_size.into(),
@@ -208,6 +253,42 @@ pub fn run(cmd: Init) -> anyhow::Result<()> {
     checkpoint::save_model(&model, &cfg, mean, std, &a.out)?;
     let params = burn::module::Module::num_params(&model);
     super::print_result(a.json, &json!({ "model": a.out, "parameters": params }));
+    Ok(())
+}
+
+/// Refuses an output folder that already holds an initialized model.
+fn refuse_finished(out: &Path) -> anyhow::Result<()> {
+    if out.join(INIT_FILE).exists() {
+        anyhow::bail!(
+            "{} already holds an initialized model ({INIT_FILE}): choose another --out",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+fn linear_expansion(a: LinearExpansionArgs) -> anyhow::Result<()> {
+    refuse_finished(&a.out)?;
+    let run = ExpandRun {
+        learngene: a.learngene.clone(),
+        depth: a.depth,
+        width: a.width,
+        classes: a.classes,
+        seed: a.seed,
+    };
+    let record = run_expansion(&run, &a.out, &super::device())?;
+    super::print_result(
+        a.json,
+        &json!({
+            "model": a.out,
+            "depth": record.vit.depth,
+            "width": record.vit.embed_dim,
+            "heads": record.vit.num_heads,
+            "parameters": record.parameters,
+            "learngene_sha256": record.method.learngene_sha256,
+            "seconds": record.seconds,
+        }),
+    );
     Ok(())
 }
 
@@ -247,12 +328,7 @@ impl LearningArgs {
 /// Refuses an `out` that holds a finished initialization, or a scaler-learning run without
 /// `--resume`.
 fn check_out(out: &Path, resume: bool) -> anyhow::Result<()> {
-    if out.join(sweet_train::run::INIT_FILE).exists() {
-        anyhow::bail!(
-            "{} already holds an initialized model (init.json): choose another --out",
-            out.display()
-        );
-    }
+    refuse_finished(out)?;
     let scaler_dir = out.join(sweet_train::run::SCALER_RUN);
     if scaler_dir.exists() && !resume {
         anyhow::bail!(
@@ -344,7 +420,7 @@ fn kronecker(a: KroneckerArgs) -> anyhow::Result<()> {
             "width": record.vit.embed_dim,
             "heads": record.vit.num_heads,
             "parameters": record.parameters,
-            "templates_sha256": record.template_sha256,
+            "templates_sha256": record.method.templates_sha256,
             "mae_loss_before": record.mae_loss_before,
             "mae_loss_after": record.mae_loss_after,
             "scaler_seconds": record.scaler_seconds,

@@ -1,5 +1,6 @@
-//! `sweet pretrain`: MAE pre-training of a weight template (or of a dense ViT with `--dense`,
-//! or of Kronecker templates with `--generator kronecker`).
+//! `sweet pretrain`: MAE pre-training of a weight template (or of a dense ViT with `--generator
+//! dense`, of TLEG's learngene with `--generator linear-expansion`, or of WAVE's Kronecker
+//! templates with `--generator kronecker`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -24,12 +25,16 @@ use crate::progress::Bars;
 /// MLP weights are composed from (G, X, U, V) at every step. Labels are never read.
 ///
 /// Writes RUN/{pretrain.json, metrics.jsonl, checkpoint.safetensors, reconstructions/epoch_NNN.png}
-/// and at the end RUN/template.safetensors (or RUN/encoder/, a timm model folder, with --dense;
-/// or RUN/kronecker.safetensors with --generator kronecker).
+/// and at the end RUN/template.safetensors (RUN/encoder/, a timm model folder, with --generator
+/// dense; RUN/learngene.safetensors with --generator linear-expansion, for `sweet init
+/// linear-expansion`; RUN/kronecker.safetensors with --generator kronecker, for `sweet init
+/// kronecker`).
 ///
 /// Example (Fashion-MNIST):
 ///   sweet pretrain --data fashion-mnist --data-dir data/fashion-mnist --depth 8 --width 128 --heads 4 --patch 4 --rank1 48 --rank2 128 --rank3 128 --sws nested --epochs 20 --out runs/template
 ///
+/// TLEG's auxiliary model (same recipe and data, every block linearly expanded from a learngene):
+///   sweet pretrain --generator linear-expansion --data fashion-mnist --data-dir data/fashion-mnist --depth 8 --width 128 --heads 4 --patch 4 --epochs 20 --out runs/learngene
 /// The WAVE baseline's aux net (16 Kronecker templates of 32x32 per weight type, same MAE recipe):
 ///   sweet pretrain --generator kronecker --data fashion-mnist --data-dir data/fashion-mnist --depth 8 --width 128 --heads 4 --patch 4 --epochs 20 --out runs/kronecker
 #[derive(clap::Args, Debug)]
@@ -59,16 +64,17 @@ pub struct Args {
     /// Width-wise stochastic scaling: nested, fibre, channels or off.
     #[arg(long, default_value = "nested")]
     pub sws: SwsMode,
-    /// Pre-train an ordinary dense ViT with the same MAE recipe instead of a template
-    /// (`--generator dense`).
-    #[arg(long)]
+    /// What makes the encoder's block weights: `tucker` (SWEET's template, the default),
+    /// `dense` (an ordinary ViT, the direct pre-training baseline), `linear-expansion`
+    /// (TLEG's learngene: every block parameter p_i = base + (i / depth) * slope; the template
+    /// flags do not apply) or `kronecker` (WAVE's Kronecker templates, sum_t S_t (x) T_t with
+    /// 32x32 templates: the width must be a multiple of 32; --rank*, --orientation and --sws
+    /// are refused).
+    #[arg(long, value_enum)]
+    pub generator: Option<GeneratorKind>,
+    /// The same as --generator dense.
+    #[arg(long, conflicts_with = "generator")]
     pub dense: bool,
-    /// What composes the encoder's attention and MLP weights: `tucker` (SWEET's template),
-    /// `kronecker` (WAVE's Kronecker templates, sum_t S_t (x) T_t with 32x32 templates: the
-    /// width must be a multiple of 32; --rank*, --orientation and --sws do not apply) or
-    /// `dense`.
-    #[arg(long, value_enum, default_value_t = GeneratorKind::Tucker)]
-    pub generator: GeneratorKind,
     /// Kronecker templates per weight type (qkv, proj, fc1, fc2), with --generator kronecker.
     #[arg(long, default_value_t = sweet_template::kronecker::DEFAULT_TEMPLATES, value_parser = super::at_least_one)]
     pub templates: usize,
@@ -117,50 +123,47 @@ pub struct Args {
 
 pub const RUN_FILE: &str = PretrainRun::FILE;
 
-/// The generators `--generator` names.
+/// The `--generator` choices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum GeneratorKind {
-    Dense,
     Tucker,
+    Dense,
+    LinearExpansion,
     Kronecker,
 }
 
-/// The generator the flags ask for: `--dense` is `--generator dense`; typing both with another
-/// generator, or Tucker-only flags with another generator, is an error.
-fn generator_kind(a: &Args, given: &[String]) -> anyhow::Result<GeneratorKind> {
-    let typed = |f: &str| given.iter().any(|g| g == f);
-    if a.dense && typed("--generator") && a.generator != GeneratorKind::Dense {
-        bail!(
-            "--dense and --generator {} contradict each other: give one",
-            format!("{:?}", a.generator).to_lowercase()
-        );
-    }
-    let kind = if a.dense {
-        GeneratorKind::Dense
-    } else {
-        a.generator
-    };
-    if kind == GeneratorKind::Kronecker {
-        let tucker_only: Vec<&str> = ["--rank1", "--rank2", "--rank3", "--orientation", "--sws"]
-            .into_iter()
-            .filter(|f| typed(f))
-            .collect();
-        if !tucker_only.is_empty() {
-            bail!(
-                "{} only apply to --generator tucker (Kronecker templates have --templates)",
-                tucker_only.join(", ")
-            );
+impl GeneratorKind {
+    /// The generator asked for by `--generator` and `--dense` (an alias of `--generator
+    /// dense`); default `tucker`.
+    pub fn from_flags(generator: Option<GeneratorKind>, dense: bool) -> Self {
+        if dense {
+            GeneratorKind::Dense
+        } else {
+            generator.unwrap_or(GeneratorKind::Tucker)
         }
     }
-    Ok(kind)
+
+    /// The generator's config; `template` is used by `tucker` only (and its architecture by
+    /// `kronecker`, with the default 16 templates of 32 x 32 per type).
+    pub fn config(self, template: TemplateConfig) -> GeneratorConfig {
+        match self {
+            GeneratorKind::Tucker => GeneratorConfig::Tucker(template),
+            GeneratorKind::Dense => GeneratorConfig::Dense,
+            GeneratorKind::LinearExpansion => GeneratorConfig::LinearExpansion,
+            GeneratorKind::Kronecker => {
+                GeneratorConfig::Kronecker(KroneckerConfig::with_defaults(template.vit))
+            }
+        }
+    }
 }
 
-fn fresh(
-    a: &Args,
-    kind: GeneratorKind,
-    chans: usize,
-    img: sweet_vit::ImgSize,
-) -> anyhow::Result<PretrainRun> {
+impl Args {
+    fn generator_kind(&self) -> GeneratorKind {
+        GeneratorKind::from_flags(self.generator, self.dense)
+    }
+}
+
+fn fresh(a: &Args, chans: usize, img: sweet_vit::ImgSize) -> anyhow::Result<PretrainRun> {
     let dataset = a.data.config()?;
     let vit = VitConfig {
         img_size: img,
@@ -174,6 +177,7 @@ fn fresh(
         global_pool: Default::default(),
     };
     vit.validate().context("invalid architecture")?;
+    let kind = a.generator_kind();
     let template = (kind == GeneratorKind::Tucker).then(|| TemplateConfig {
         vit: vit.clone(),
         ranks: [
@@ -210,10 +214,11 @@ fn fresh(
     }
     let pretrain = PretrainConfig {
         vit,
-        generator: match (template, kronecker) {
-            (Some(t), _) => GeneratorConfig::Tucker(t),
-            (_, Some(k)) => GeneratorConfig::Kronecker(k),
-            _ => GeneratorConfig::Dense,
+        generator: match (kind, template, kronecker) {
+            (GeneratorKind::LinearExpansion, _, _) => GeneratorConfig::LinearExpansion,
+            (_, _, Some(k)) => GeneratorConfig::Kronecker(k),
+            (_, Some(t), _) => GeneratorConfig::Tucker(t),
+            (_, None, None) => GeneratorConfig::Dense,
         },
         decoder,
         mask_ratio: a.mask_ratio,
@@ -244,6 +249,28 @@ fn fresh(
     })
 }
 
+/// A template flag with `--generator linear-expansion` or `kronecker` is an error (it would be
+/// ignored).
+fn refuse_template_flags(a: &Args, given: &[String]) -> anyhow::Result<()> {
+    let name = match a.generator_kind() {
+        GeneratorKind::LinearExpansion => "linear-expansion",
+        GeneratorKind::Kronecker => "kronecker",
+        _ => return Ok(()),
+    };
+    let template = ["--rank1", "--rank2", "--rank3", "--orientation", "--sws"];
+    let typed: Vec<&str> = template
+        .into_iter()
+        .filter(|f| given.iter().any(|g| g == f))
+        .collect();
+    if !typed.is_empty() {
+        bail!(
+            "{} set(s) the Tucker template, which --generator {name} does not use: drop it",
+            typed.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// Runs `sweet pretrain`; `given` names the flags typed on the command line.
 pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -252,12 +279,11 @@ pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
         super::read_run(&a.out, RUN_FILE)?
     } else {
         refuse_existing_run(&a.out)?;
+        refuse_template_flags(&a, given)?;
         sweet_train::pretrain::check_encoder_width(a.width, a.heads)?;
-        let kind = generator_kind(&a, given)?;
         let train = a.data.open(Split::Train)?;
         fresh(
             &a,
-            kind,
             train.channels,
             sweet_vit::ImgSize::new(train.height, train.width),
         )?

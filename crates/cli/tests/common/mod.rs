@@ -46,3 +46,22 @@ pub fn tensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<u8>)> {
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
+
+/// 96 train / 32 test 1x16x16 generated images as MNIST IDX files in `dir/data`; returns that
+/// folder (for `--data mnist --data-dir`).
+pub fn tiny_mnist(dir: &Path) -> String {
+    let d = dir.join("data");
+    std::fs::create_dir_all(&d).unwrap();
+    for (prefix, n, seed) in [("train", 96, 1), ("t10k", 32, 2)] {
+        let set = sweet_data::synthetic(n, 1, 16, 16, 10, seed);
+        sweet_data::write_idx(&set, &d, prefix, false).unwrap();
+    }
+    d.to_str().unwrap().to_string()
+}
+
+/// The metadata of a safetensors file.
+pub fn metadata(path: &Path) -> std::collections::HashMap<String, String> {
+    let bytes = std::fs::read(path).unwrap();
+    let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
+    meta.metadata().clone().unwrap_or_default()
+}

@@ -29,6 +29,7 @@ use sweet_template::{
 };
 use sweet_vit::VitConfig;
 
+pub(super) use super::scaler_learning::with_fresh_head;
 use super::scaler_learning::{adapted_decoder, learn_and_export, Common, Target};
 use super::{write_run_file, DataConfig, PretrainRun};
 use crate::error::TrainError;
@@ -105,51 +106,67 @@ pub struct KroneckerInitRun {
     pub seed: u64,
 }
 
-/// `OUT/init.json`: the run (`R`: [`InitRun`] for SWEET, [`KroneckerInitRun`]), what it started
-/// from (the template's config `C`) and what it measured.
+/// `OUT/init.json`: how a model folder was initialized, from what, and what it measured. `S`
+/// is the method's own part, its fields in the same JSON object: [`SweetInit`] (SWEET, the
+/// default), [`ExpansionInit`](super::ExpansionInit) (linear expansion) or [`KroneckerInit`]
+/// (Kronecker templates).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct InitRecord<R = InitRun, C = TemplateConfig> {
-    pub run: R,
+pub struct InitRecord<S = SweetInit> {
+    #[serde(flatten)]
+    pub method: S,
     /// The target architecture written to `config.json`.
     pub vit: VitConfig,
     pub parameters: usize,
-    /// SHA-256 of the frozen shared tensors (G, or the Kronecker templates).
-    pub template_sha256: String,
-    pub template_config: C,
+    /// The pre-training the source (template, learngene) came from.
     pub provenance: Provenance,
     /// MAE loss (norm-pix, masked patches, fixed masks) on `eval_images` test images before
     /// and after scaler learning (`None` with 0 steps or without data).
     pub mae_loss_before: Option<f64>,
     pub mae_loss_after: Option<f64>,
-    /// Seconds of scaler learning (its epochs' sum, over every invocation) and of the whole
-    /// initialization (mapping, learning, composing, writing; this invocation's, plus the
-    /// learning of earlier ones).
+    /// Seconds of scaler learning (its epochs' sum, over every invocation; 0 for a method
+    /// without a per-target learning step) and of the whole initialization (mapping, learning,
+    /// composing, writing; this invocation's, plus the learning of earlier ones).
     pub scaler_seconds: f64,
     pub seconds: f64,
 }
 
+/// SWEET's part of an [`InitRecord`]: the run and the template it composed from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweetInit {
+    pub run: InitRun,
+    pub template_sha256: String,
+    pub template_config: TemplateConfig,
+}
+
+/// The Kronecker baseline's part of an [`InitRecord`]: the run and the templates it composed
+/// from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KroneckerInit {
+    pub run: KroneckerInitRun,
+    /// SHA-256 of the four frozen templates.
+    pub templates_sha256: String,
+    /// The aux net's config (templates per type, tile).
+    pub kronecker_config: KroneckerConfig,
+}
+
 /// An initialization from Kronecker templates, as `OUT/init.json` records it.
-pub type KroneckerInitRecord = InitRecord<KroneckerInitRun, KroneckerConfig>;
+pub type KroneckerInitRecord = InitRecord<KroneckerInit>;
+
+/// The name of the record in a model folder.
+pub const INIT_FILE: &str = "init.json";
 
 impl InitRecord {
     pub const FILE: &'static str = INIT_FILE;
 }
 
-/// The record's file name in the model folder.
-pub const INIT_FILE: &str = "init.json";
-
 /// The folder of the scaler-learning run inside `OUT`.
 pub const SCALER_RUN: &str = "scaler-learning";
 
-/// Reads `OUT/init.json` if the initialization in `out` has finished.
-pub fn finished_init(out: &Path) -> Result<Option<InitRecord>, TrainError> {
-    finished_record(out)
-}
-
-/// Reads `OUT/init.json` as a record of `R` and `C`, if the initialization has finished.
-fn finished_record<R: serde::de::DeserializeOwned, C: serde::de::DeserializeOwned>(
+/// Reads `OUT/init.json` if the initialization in `out` has finished (a record of the method
+/// whose part is `S`).
+pub fn finished_init<S: serde::de::DeserializeOwned>(
     out: &Path,
-) -> Result<Option<InitRecord<R, C>>, TrainError> {
+) -> Result<Option<InitRecord<S>>, TrainError> {
     let path = out.join(INIT_FILE);
     if !path.exists() {
         return Ok(None);
@@ -226,11 +243,13 @@ pub fn run_init(
         device,
     )?;
     let record = InitRecord {
-        run: run.clone(),
+        method: SweetInit {
+            run: run.clone(),
+            template_sha256,
+            template_config: tcfg,
+        },
         vit: learned.export,
         parameters: learned.parameters,
-        template_sha256,
-        template_config: tcfg,
         provenance,
         mae_loss_before: learned.before,
         mae_loss_after: learned.after,
@@ -253,7 +272,7 @@ pub fn run_init_kronecker(
     observer: &mut dyn Observer,
     device: &Device,
 ) -> Result<KroneckerInitRecord, TrainError> {
-    if let Some(done) = finished_record(out)? {
+    if let Some(done) = finished_init(out)? {
         return Ok(done);
     }
     let started = Instant::now();
@@ -262,7 +281,7 @@ pub fn run_init_kronecker(
         model: aux,
         cfg: kcfg,
         provenance,
-        template_sha256,
+        templates_sha256,
         decoder: decoder_tensors,
     } = kronecker_file::load(&run.templates, &device.clone().autodiff())
         .map_err(|e| invalid(&e))?;
@@ -318,11 +337,13 @@ pub fn run_init_kronecker(
         device,
     )?;
     let record = InitRecord {
-        run: run.clone(),
+        method: KroneckerInit {
+            run: run.clone(),
+            templates_sha256,
+            kronecker_config: kcfg,
+        },
         vit: learned.export,
         parameters: learned.parameters,
-        template_sha256,
-        template_config: kcfg,
         provenance,
         mae_loss_before: learned.before,
         mae_loss_after: learned.after,

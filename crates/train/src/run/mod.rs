@@ -5,6 +5,7 @@
 
 mod classification;
 mod data;
+mod expansion;
 mod initialization;
 mod pretraining;
 mod scaler_learning;
@@ -15,9 +16,10 @@ use serde::Serialize;
 
 pub use classification::{run_classification, ClassifyOutcome, ClassifyRun};
 pub use data::DataConfig;
+pub use expansion::{run_expansion, ExpandRun, ExpansionInit};
 pub use initialization::{
-    finished_init, run_init, run_init_kronecker, InitRecord, InitRun, KroneckerInitRecord,
-    KroneckerInitRun, ScalerLearning, INIT_FILE, SCALER_RUN,
+    finished_init, run_init, run_init_kronecker, InitRecord, InitRun, KroneckerInit,
+    KroneckerInitRecord, KroneckerInitRun, ScalerLearning, SweetInit, INIT_FILE, SCALER_RUN,
 };
 pub use pretraining::{
     pretrain_output, run_pretraining, write_pretrain_output, PretrainOutcome, PretrainRun,

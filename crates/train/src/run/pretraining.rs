@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sweet_data::Split;
 use sweet_template::file::{self as template_file, Provenance};
 use sweet_template::kronecker::file as kronecker_file;
+use sweet_template::learngene;
 use sweet_template::GeneratorConfig;
 use sweet_vit::checkpoint;
 use sweet_vit::names::named_tensors;
@@ -74,6 +75,7 @@ pub fn run_pretraining(
             "Kronecker templates, {} of {}x{} per weight type",
             k.templates, k.tile, k.tile
         ),
+        GeneratorConfig::LinearExpansion => "a learngene (linear expansion)".to_string(),
     };
     observer.run_start(&format!(
         "MAE pre-training of {generator} on {} images (labels unused), {} per batch, lr {:e}, mask ratio {}",
@@ -99,20 +101,38 @@ pub fn run_pretraining(
     })
 }
 
-/// Where a finished pre-training leaves its result in the run folder: the template file (or the
-/// Kronecker template file), or the dense encoder's model folder.
+/// Where a finished pre-training leaves its result in the run folder: the template file, the
+/// learngene file, the Kronecker template file, or the dense encoder's model folder.
 pub fn pretrain_output(run: &PretrainRun, out: &Path) -> PathBuf {
     match run.pretrain.generator {
         GeneratorConfig::Tucker(_) => out.join(template_file::TEMPLATE_FILE),
         GeneratorConfig::Kronecker(_) => out.join(kronecker_file::KRONECKER_FILE),
         GeneratorConfig::Dense => out.join("encoder"),
+        GeneratorConfig::LinearExpansion => out.join(learngene::LEARNGENE_FILE),
     }
 }
 
+/// The [`Provenance`] of the finished pre-training `run` in `out`: data set, mean/std, the run
+/// file, seconds and steps summed over the run's metrics lines.
+fn provenance(
+    run: &PretrainRun,
+    out: &Path,
+    done: &PretrainOutcome,
+) -> Result<Provenance, TrainError> {
+    let (pretrain_seconds, pretrain_steps) = run_totals(out)?;
+    Ok(Provenance {
+        data: run.dataset.data.clone(),
+        mean: done.mean.clone(),
+        std: done.std.clone(),
+        pretraining: serde_json::to_value(run).expect("run files serialize"),
+        pretrain_seconds,
+        pretrain_steps,
+    })
+}
+
 /// Writes the result of a finished pre-training in `out` and returns its path
-/// ([`pretrain_output`]): a template file with the MAE decoder and the [`Provenance`] (data
-/// set, mean/std, the run file, seconds and steps summed over the run's metrics lines), or the
-/// dense encoder as a timm model folder.
+/// ([`pretrain_output`]): a template, learngene or Kronecker template file, each with the MAE decoder and
+/// the [`Provenance`] ([`provenance`]), or the dense encoder as a timm model folder.
 pub fn write_pretrain_output(
     run: &PretrainRun,
     out: &Path,
@@ -120,26 +140,34 @@ pub fn write_pretrain_output(
 ) -> Result<PathBuf, TrainError> {
     let path = pretrain_output(run, out);
     let encoder = done.model.encoder.valid();
-    let provenance = || -> Result<Provenance, TrainError> {
-        let (pretrain_seconds, pretrain_steps) = run_totals(out)?;
-        Ok(Provenance {
-            data: run.dataset.data.clone(),
-            mean: done.mean.clone(),
-            std: done.std.clone(),
-            pretraining: serde_json::to_value(run).expect("run files serialize"),
-            pretrain_seconds,
-            pretrain_steps,
-        })
-    };
-    let decoder = || named_tensors(&done.model.decoder.valid());
     match &run.pretrain.generator {
         GeneratorConfig::Tucker(tcfg) => {
-            template_file::save(&path, &encoder, tcfg, &provenance()?, &decoder())
+            let decoder = named_tensors(&done.model.decoder.valid());
+            template_file::save(
+                &path,
+                &encoder,
+                tcfg,
+                &provenance(run, out, done)?,
+                &decoder,
+            )
+            .map_err(|e| TrainError::Invalid(e.to_string()))?;
+        }
+        GeneratorConfig::LinearExpansion => {
+            let decoder = named_tensors(&done.model.decoder.valid());
+            let vit = &run.pretrain.vit;
+            learngene::save(&path, &encoder, vit, &provenance(run, out, done)?, &decoder)
                 .map_err(|e| TrainError::Invalid(e.to_string()))?;
         }
         GeneratorConfig::Kronecker(kcfg) => {
-            kronecker_file::save(&path, &encoder, kcfg, &provenance()?, &decoder())
-                .map_err(|e| TrainError::Invalid(e.to_string()))?;
+            let decoder = named_tensors(&done.model.decoder.valid());
+            kronecker_file::save(
+                &path,
+                &encoder,
+                kcfg,
+                &provenance(run, out, done)?,
+                &decoder,
+            )
+            .map_err(|e| TrainError::Invalid(e.to_string()))?;
         }
         GeneratorConfig::Dense => {
             checkpoint::save_model(

@@ -269,7 +269,7 @@ fn loss_before(
 
 /// `model` (headless) with a fresh head for `cfg.num_classes` classes at timm's init, drawn
 /// from `seed`; no head when there are no classes.
-fn with_fresh_head(
+pub(super) fn with_fresh_head(
     model: sweet_vit::Vit,
     cfg: &VitConfig,
     seed: u64,
