@@ -229,5 +229,13 @@ fn contradictory_generator_flags_are_refused() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // an aux width that is not a multiple of the 32-wide templates lists the widths that work
+    let mut args = pretrain_args(&data, out.to_str().unwrap());
+    let w = args.iter().position(|a| *a == "--width").unwrap();
+    args[w + 1] = "48";
+    let o = sweet(&args);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("32, 64, 96"), "{err}");
     assert!(!out.join("pretrain.json").exists());
 }
