@@ -31,7 +31,7 @@ use sweet_vit::VitConfig;
 
 pub(super) use super::scaler_learning::with_fresh_head;
 use super::scaler_learning::{adapted_decoder, learn_and_export, Common, Target};
-use super::{write_run_file, DataConfig, PretrainRun};
+use super::{DataConfig, PretrainRun};
 use crate::error::TrainError;
 use crate::observer::Observer;
 use crate::pretrain::Mae;
@@ -200,13 +200,7 @@ pub fn run_init(
         template_sha256,
         decoder: decoder_tensors,
     } = template_file::load(&run.template, &device.clone().autodiff()).map_err(|e| invalid(&e))?;
-    let pretraining: PretrainRun =
-        serde_json::from_value(provenance.pretraining.clone()).map_err(|e| {
-            invalid(&format!(
-                "{}: the pre-training settings do not read: {e}",
-                run.template.display()
-            ))
-        })?;
+    let pretraining = recorded_pretraining(&provenance, &run.template)?;
     let heads = target_heads(&tcfg.vit, run.width, run.heads).map_err(|e| invalid(&e))?;
     crate::pretrain::check_encoder_width(run.width, heads)?;
     // The encoder learns headless; the head is added at export.
@@ -242,23 +236,12 @@ pub fn run_init(
         observer,
         device,
     )?;
-    let record = InitRecord {
-        method: SweetInit {
-            run: run.clone(),
-            template_sha256,
-            template_config: tcfg,
-        },
-        vit: learned.export,
-        parameters: learned.parameters,
-        provenance,
-        mae_loss_before: learned.before,
-        mae_loss_after: learned.after,
-        scaler_seconds: learned.scaler_seconds,
-        // this invocation's time outside learning, plus all learning (resumed or not)
-        seconds: started.elapsed().as_secs_f64() - learned.learn_elapsed + learned.scaler_seconds,
+    let method = SweetInit {
+        run: run.clone(),
+        template_sha256,
+        template_config: tcfg,
     };
-    write_run_file(out, INIT_FILE, &record)?;
-    Ok(record)
+    learned.write_record(method, provenance, started, out)
 }
 
 /// Initializes the target `run` describes from Kronecker templates into the model folder `out`
@@ -285,13 +268,7 @@ pub fn run_init_kronecker(
         decoder: decoder_tensors,
     } = kronecker_file::load(&run.templates, &device.clone().autodiff())
         .map_err(|e| invalid(&e))?;
-    let pretraining: PretrainRun =
-        serde_json::from_value(provenance.pretraining.clone()).map_err(|e| {
-            invalid(&format!(
-                "{}: the pre-training settings do not read: {e}",
-                run.templates.display()
-            ))
-        })?;
+    let pretraining = recorded_pretraining(&provenance, &run.templates)?;
     sweet_template::kronecker::check_width(run.width, kcfg.tile).map_err(|e| invalid(&e))?;
     let heads = target_heads(&kcfg.vit, run.width, run.heads).map_err(|e| invalid(&e))?;
     crate::pretrain::check_encoder_width(run.width, heads)?;
@@ -336,20 +313,21 @@ pub fn run_init_kronecker(
         observer,
         device,
     )?;
-    let record = InitRecord {
-        method: KroneckerInit {
-            run: run.clone(),
-            templates_sha256,
-            kronecker_config: kcfg,
-        },
-        vit: learned.export,
-        parameters: learned.parameters,
-        provenance,
-        mae_loss_before: learned.before,
-        mae_loss_after: learned.after,
-        scaler_seconds: learned.scaler_seconds,
-        seconds: started.elapsed().as_secs_f64() - learned.learn_elapsed + learned.scaler_seconds,
+    let method = KroneckerInit {
+        run: run.clone(),
+        templates_sha256,
+        kronecker_config: kcfg,
     };
-    write_run_file(out, INIT_FILE, &record)?;
-    Ok(record)
+    learned.write_record(method, provenance, started, out)
+}
+
+/// The pre-training run a template file (`file`) records in its provenance: its MAE recipe is
+/// scaler learning's.
+fn recorded_pretraining(provenance: &Provenance, file: &Path) -> Result<PretrainRun, TrainError> {
+    serde_json::from_value(provenance.pretraining.clone()).map_err(|e| {
+        TrainError::Invalid(format!(
+            "{}: the pre-training settings do not read: {e}",
+            file.display()
+        ))
+    })
 }

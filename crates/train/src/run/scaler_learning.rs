@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::prelude::*;
+use serde::Serialize;
 use sweet_data::{ImageSet, Split};
 use sweet_mae::decoder::MaeDecoder;
 use sweet_template::file::Provenance;
@@ -19,7 +20,7 @@ use sweet_vit::names::{load_named, named_tensors, HostTensor};
 use sweet_vit::width::fit_host;
 use sweet_vit::{checkpoint, VitConfig};
 
-use super::initialization::{ScalerLearning, SCALER_RUN};
+use super::initialization::{InitRecord, ScalerLearning, INIT_FILE, SCALER_RUN};
 use super::{write_run_file, DataConfig};
 use crate::adamw::AdamWConfig;
 use crate::epochs::LoopConfig;
@@ -65,6 +66,33 @@ pub(super) struct Learned {
     /// The learning's seconds over every invocation, and this invocation's share.
     pub(super) scaler_seconds: f64,
     pub(super) learn_elapsed: f64,
+}
+
+impl Learned {
+    /// The record of an initialization started at `started` that learned this (the method's
+    /// own part `method`, the template's `provenance`), written as `out/init.json` (last: its
+    /// presence means done). Its seconds are this invocation's outside learning plus all the
+    /// learning, resumed or not.
+    pub(super) fn write_record<S: Serialize>(
+        self,
+        method: S,
+        provenance: Provenance,
+        started: Instant,
+        out: &Path,
+    ) -> Result<InitRecord<S>, TrainError> {
+        let record = InitRecord {
+            method,
+            vit: self.export,
+            parameters: self.parameters,
+            provenance,
+            mae_loss_before: self.before,
+            mae_loss_after: self.after,
+            scaler_seconds: self.scaler_seconds,
+            seconds: started.elapsed().as_secs_f64() - self.learn_elapsed + self.scaler_seconds,
+        };
+        write_run_file(out, INIT_FILE, &record)?;
+        Ok(record)
+    }
 }
 
 /// Learns the target's scalers (and ordinary parts) for `common.scalers.steps` steps of the
