@@ -7,7 +7,7 @@ use anyhow::Context;
 use serde_json::json;
 use sweet_template::WidthRule;
 use sweet_train::run::{
-    run_expansion, run_init, run_init_kronecker, ExpandRun, InitRun, KroneckerInitRun,
+    run_expansion, run_init, run_init_kronecker, ExpandRun, InitRecord, InitRun, KroneckerInitRun,
     ScalerLearning, INIT_FILE,
 };
 use sweet_vit::{checkpoint, Vit, VitConfig};
@@ -339,19 +339,39 @@ fn check_out(out: &Path, resume: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Says what an initialization did (unless `json`), then prints its result `v` with the model
-/// folder `out`.
-fn report(json: bool, out: &Path, steps: usize, mut v: serde_json::Value) {
+/// Says what an initialization with scaler learning did (unless `json`), then prints its
+/// result: the model folder `out`, the record's size and measurements, and the method's
+/// `extra` entries.
+fn report<S>(
+    json: bool,
+    out: &Path,
+    steps: usize,
+    record: &InitRecord<S>,
+    extra: &[(&str, serde_json::Value)],
+) {
     if !json {
-        match (v["mae_loss_before"].as_f64(), v["mae_loss_after"].as_f64()) {
+        match (record.mae_loss_before, record.mae_loss_after) {
             (Some(b), Some(f)) => eprintln!(
                 "MAE loss {b:.4} -> {f:.4} after {steps} steps of scaler learning ({:.1} s)",
-                v["scaler_seconds"].as_f64().unwrap_or(f64::NAN)
+                record.scaler_seconds
             ),
             _ => eprintln!("zero-shot: composed from the mapped scalers"),
         }
     }
-    v["model"] = json!(out);
+    let mut v = json!({
+        "model": out,
+        "depth": record.vit.depth,
+        "width": record.vit.embed_dim,
+        "heads": record.vit.num_heads,
+        "parameters": record.parameters,
+        "mae_loss_before": record.mae_loss_before,
+        "mae_loss_after": record.mae_loss_after,
+        "scaler_seconds": record.scaler_seconds,
+        "seconds": record.seconds,
+    });
+    for (k, x) in extra {
+        v[*k] = x.clone();
+    }
     super::print_result(json, &v);
 }
 
@@ -379,17 +399,8 @@ fn sweet(a: SweetArgs) -> anyhow::Result<()> {
         a.json,
         &a.out,
         run.scalers.steps,
-        json!({
-            "depth": record.vit.depth,
-            "width": record.vit.embed_dim,
-            "heads": record.vit.num_heads,
-            "parameters": record.parameters,
-            "width_rule": run.width_rule,
-            "mae_loss_before": record.mae_loss_before,
-            "mae_loss_after": record.mae_loss_after,
-            "scaler_seconds": record.scaler_seconds,
-            "seconds": record.seconds,
-        }),
+        &record,
+        &[("width_rule", json!(run.width_rule))],
     );
     Ok(())
 }
@@ -415,17 +426,8 @@ fn kronecker(a: KroneckerArgs) -> anyhow::Result<()> {
         a.json,
         &a.out,
         run.scalers.steps,
-        json!({
-            "depth": record.vit.depth,
-            "width": record.vit.embed_dim,
-            "heads": record.vit.num_heads,
-            "parameters": record.parameters,
-            "templates_sha256": record.method.templates_sha256,
-            "mae_loss_before": record.mae_loss_before,
-            "mae_loss_after": record.mae_loss_after,
-            "scaler_seconds": record.scaler_seconds,
-            "seconds": record.seconds,
-        }),
+        &record,
+        &[("templates_sha256", json!(record.method.templates_sha256))],
     );
     Ok(())
 }
