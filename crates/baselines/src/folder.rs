@@ -27,6 +27,34 @@ pub struct TargetSize {
     pub classes: usize,
 }
 
+/// The head count of a target of width `width`: `heads` if given (it must divide the width),
+/// else `width / head_dim` with the source's head dim.
+pub fn target_heads(
+    source: &VitConfig,
+    width: usize,
+    heads: Option<usize>,
+) -> Result<usize, BaselineError> {
+    let h = match heads {
+        Some(h) => h,
+        None => {
+            let hd = source.head_dim();
+            if width == 0 || !width.is_multiple_of(hd) {
+                return Err(BaselineError::Invalid(format!(
+                    "--width {width} is not a multiple of the source's head dim {hd}: pick a \
+                     multiple of {hd}, or give --heads"
+                )));
+            }
+            width / hd
+        }
+    };
+    if h == 0 || !width.is_multiple_of(h) {
+        return Err(BaselineError::Invalid(format!(
+            "--heads {h} does not divide --width {width}"
+        )));
+    }
+    Ok(h)
+}
+
 /// A model folder read on the host: every tensor by timm key, checked against its config.
 #[derive(Clone, Debug)]
 pub struct Source {
@@ -41,17 +69,22 @@ pub struct Source {
 /// `RUN/encoder` of `sweet pretrain --dense`): every key and shape must fit its config.
 pub fn read_source(dir: &Path) -> Result<Source, BaselineError> {
     let (model, cfg) = checkpoint::load_model(dir, &Device::default())?;
-    let path = dir.join(WEIGHTS_FILE);
-    let bytes = std::fs::read(&path).map_err(|source| BaselineError::Io { path, source })?;
     Ok(Source {
-        model: SourceModel {
-            path: dir.to_path_buf(),
-            sha256: format!("{:x}", Sha256::digest(&bytes)),
-            vit: cfg.vit(),
-        },
+        model: describe_source(dir, cfg.vit())?,
         mean: cfg.pretrained_cfg.mean.clone(),
         std: cfg.pretrained_cfg.std.clone(),
         tensors: named_tensors(&model).into_iter().collect(),
+    })
+}
+
+/// The model folder `dir` of architecture `vit`, with the SHA-256 of its weights file.
+pub fn describe_source(dir: &Path, vit: VitConfig) -> Result<SourceModel, BaselineError> {
+    let path = dir.join(WEIGHTS_FILE);
+    let bytes = std::fs::read(&path).map_err(|source| BaselineError::Io { path, source })?;
+    Ok(SourceModel {
+        path: dir.to_path_buf(),
+        sha256: format!("{:x}", Sha256::digest(&bytes)),
+        vit,
     })
 }
 
@@ -68,10 +101,11 @@ pub fn refuse_existing(out: &Path) -> Result<(), BaselineError> {
     Ok(())
 }
 
-/// A model of architecture `cfg` holding `tensors` for every key but the head's, and a fresh
-/// head at timm's init (weight trunc-normal .02 `[K, D]`, bias 0) drawn from `seed`, as
-/// [`Vit::new`] draws it; no head for `cfg.num_classes == 0`. Keys of `tensors` under
-/// `head.` are ignored.
+/// A model of architecture `cfg` holding `tensors` for every key but the head's (and
+/// `fc_norm`'s), with a fresh head at timm's init (weight trunc-normal .02 `[K, D]`, bias 0)
+/// drawn from `seed` as [`Vit::new`] draws it (no head for `cfg.num_classes == 0`), and with
+/// average pooling a fresh `fc_norm` (1, 0). Keys of `tensors` under `head.` and `fc_norm.`
+/// are ignored.
 pub fn with_fresh_head(
     tensors: &BTreeMap<String, HostTensor>,
     cfg: &VitConfig,
@@ -81,16 +115,21 @@ pub fn with_fresh_head(
     let fresh = Vit::new(cfg, seed, device);
     let mut all: BTreeMap<String, HostTensor> = tensors
         .iter()
-        .filter(|(k, _)| !k.starts_with("head."))
+        .filter(|(k, _)| !fresh_part(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     for (k, t) in named_tensors(&fresh) {
-        if k.starts_with("head.") {
+        if fresh_part(&k) {
             all.insert(k, t);
         }
     }
     load_named(fresh, &all)
         .map_err(|e| BaselineError::Invalid(format!("the initialized model's keys: {e}")))
+}
+
+/// The parts every baseline starts fresh: the head, and `fc_norm` (average pooling).
+fn fresh_part(key: &str) -> bool {
+    key.starts_with("head.") || key.starts_with("fc_norm.")
 }
 
 /// Writes the output folder `out`: `model.safetensors` and `config.json` (with `mean`/`std`),

@@ -10,6 +10,7 @@
 
 pub mod error;
 pub mod folder;
+pub mod ligo;
 pub mod mimetic;
 pub mod record;
 pub mod selection;

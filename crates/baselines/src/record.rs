@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sweet_vit::VitConfig;
 
 use crate::error::BaselineError;
+use crate::ligo::LigoConfig;
 use crate::mimetic::MimeticConfig;
 use crate::selection::SelectionConfig;
 
@@ -23,6 +24,8 @@ pub enum Method {
     Mimetic(MimeticConfig),
     /// BASELINES.md §2.
     WeightSelection(SelectionConfig),
+    /// BASELINES.md §5 (boxed: its settings outweigh the others').
+    Ligo(Box<LigoConfig>),
 }
 
 impl Method {
@@ -31,6 +34,7 @@ impl Method {
         match self {
             Method::Mimetic(_) => "mimetic",
             Method::WeightSelection(_) => "weight-selection",
+            Method::Ligo(_) => "ligo",
         }
     }
 }

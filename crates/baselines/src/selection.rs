@@ -31,7 +31,7 @@ use sweet_vit::names::HostTensor;
 use sweet_vit::VitConfig;
 
 use crate::error::BaselineError;
-use crate::folder::{with_fresh_head, Source, TargetSize};
+use crate::folder::{target_heads, with_fresh_head, Source, TargetSize};
 
 /// What weight selection was asked for (the record of `init.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -204,34 +204,6 @@ pub fn select_weights(
     Ok(out)
 }
 
-/// The head count of a target of width `width`: `heads` if given (it must divide the width),
-/// else `width / head_dim` with the source's head dim.
-pub fn target_heads(
-    source: &VitConfig,
-    width: usize,
-    heads: Option<usize>,
-) -> Result<usize, BaselineError> {
-    let h = match heads {
-        Some(h) => h,
-        None => {
-            let hd = source.head_dim();
-            if width == 0 || !width.is_multiple_of(hd) {
-                return Err(BaselineError::Invalid(format!(
-                    "--width {width} is not a multiple of the source's head dim {hd}: pick a \
-                     multiple of {hd}, or give --heads"
-                )));
-            }
-            width / hd
-        }
-    };
-    if h == 0 || !width.is_multiple_of(h) {
-        return Err(BaselineError::Invalid(format!(
-            "--heads {h} does not divide --width {width}"
-        )));
-    }
-    Ok(h)
-}
-
 /// The student of `cfg.depth` layers, width `cfg.width` and `cfg.heads` heads selected from
 /// the teacher `source` (module doc), with a fresh head for `cfg.classes` classes drawn from
 /// `seed` (and, with average pooling, a fresh `fc_norm`). Returns the model and its config
@@ -256,13 +228,7 @@ pub fn select_model(
     check_sizes(teacher, &student)?;
     let fresh = sweet_vit::Vit::new(&student, seed, device);
     let shapes = sweet_vit::names::named_shapes(&fresh);
-    let mut tensors = select_weights(&source.tensors, teacher, &student, &shapes)?;
-    // fc_norm (average pooling) keeps the fresh model's init
-    for (k, t) in sweet_vit::names::named_tensors(&fresh) {
-        if k.starts_with("fc_norm.") {
-            tensors.insert(k, t);
-        }
-    }
+    let tensors = select_weights(&source.tensors, teacher, &student, &shapes)?;
     let model = with_fresh_head(&tensors, &student, seed, device)?;
     Ok((model, student))
 }

@@ -1,8 +1,9 @@
-//! End to end: `sweet init mimetic` and `sweet init weight-selection` write model folders
-//! that load as ordinary models, say how they were made, and refuse what they cannot do.
+//! End to end: `sweet init mimetic`, `sweet init weight-selection` and `sweet init ligo` write
+//! model folders that load as ordinary models, say how they were made, and refuse what they
+//! cannot do.
 
 mod common;
-use common::{sweet, sweet_json, tensors};
+use common::{idx_images, sweet, sweet_json, tensors};
 
 use std::path::Path;
 
@@ -151,4 +152,81 @@ fn weight_selection_shrinks_a_model_folder_and_refuses_to_grow() {
         );
         assert!(!out.exists(), "nothing written");
     }
+}
+
+#[test]
+fn ligo_grows_a_model_folder_and_refuses_to_shrink() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = idx_images(dir.path(), 64, 32);
+    let (src, out) = (dir.path().join("source"), dir.path().join("g"));
+    init("random", &src, "1", "32", "2", "0");
+    let (src_s, out_s) = (src.to_str().unwrap(), out.to_str().unwrap());
+    let grow = |depth: &str, width: &str, out: &str, with_data: bool| {
+        let mut a = vec![
+            "init",
+            "ligo",
+            "--from",
+            src_s,
+            "--depth",
+            depth,
+            "--width",
+            width,
+            "--classes",
+            "10",
+            "--steps",
+            "2",
+            "--images",
+            "32",
+            "--batch-size",
+            "16",
+            "--eval-images",
+            "16",
+            "--out",
+            out,
+        ];
+        if with_data {
+            a.extend(["--data", "mnist", "--data-dir", &data]);
+        }
+        a.push("--json");
+        sweet(&a)
+    };
+    let o = grow("2", "64", out_s, true);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(v["method"], "ligo");
+    assert_eq!(
+        (
+            v["depth"].as_u64(),
+            v["width"].as_u64(),
+            v["heads"].as_u64()
+        ),
+        (Some(2), Some(64), Some(4))
+    );
+    assert!(v["mae_loss_after"].as_f64().unwrap().is_finite());
+    let keys: Vec<(String, Vec<usize>)> = tensors(&out.join("model.safetensors"))
+        .into_iter()
+        .map(|(k, s, _)| (k, s))
+        .collect();
+    assert!(keys.contains(&("blocks.1.attn.qkv.weight".into(), vec![192, 64])));
+    assert!(keys.contains(&("pos_embed".into(), vec![1, 17, 64])));
+    assert!(keys.contains(&("head.weight".into(), vec![10, 64])));
+    assert!(out.join("operator-training/metrics.jsonl").exists());
+    let record = json_file(&out.join("init.json"));
+    assert_eq!(record["method"]["name"], "ligo");
+    assert_eq!(record["method"]["training"]["lr"], 2e-4);
+    assert_eq!(record["source"]["vit"]["depth"], 1);
+    // smaller targets are refused, and so is training without data
+    let small = dir.path().join("small");
+    let o = grow("1", "16", small.to_str().unwrap(), true);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("only grows"), "{err}");
+    let o = grow(
+        "2",
+        "64",
+        dir.path().join("nodata").to_str().unwrap(),
+        false,
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--data"), "{err}");
 }

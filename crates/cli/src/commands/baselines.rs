@@ -6,11 +6,14 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde_json::json;
 use sweet_baselines::folder::TargetSize;
+use sweet_baselines::ligo::{write_ligo, OperatorTraining};
 use sweet_baselines::mimetic::{write_mimetic, MimeticConfig};
 use sweet_baselines::selection::write_selection;
 use sweet_baselines::BaselineRecord;
 
 use super::init::{random_config, RandomArgs};
+use crate::data_args::DataArgs;
+use crate::progress::Bars;
 
 #[derive(clap::Args, Debug)]
 pub struct MimeticArgs {
@@ -74,6 +77,49 @@ pub struct SelectionArgs {
     pub json: bool,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct LigoArgs {
+    /// The source: a smaller model folder (model.safetensors with timm keys + config.json).
+    #[arg(long)]
+    pub from: PathBuf,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Optimizer steps of operator training (0: the operators as initialized).
+    #[arg(long, default_value_t = OperatorTraining::default().steps)]
+    pub steps: usize,
+    /// Unlabeled images: the first N of the training split.
+    #[arg(long, default_value_t = OperatorTraining::default().images)]
+    pub images: usize,
+    #[arg(long, default_value_t = OperatorTraining::default().batch_size, value_parser = super::at_least_one)]
+    pub batch_size: usize,
+    /// Peak learning rate (linear warm-up, then cosine to 0).
+    #[arg(long, default_value_t = OperatorTraining::default().lr)]
+    pub lr: f64,
+    #[arg(long, default_value_t = OperatorTraining::default().warmup_steps)]
+    pub warmup_steps: usize,
+    #[arg(long, default_value_t = OperatorTraining::default().weight_decay)]
+    pub weight_decay: f64,
+    /// Max global gradient norm.
+    #[arg(long, default_value_t = OperatorTraining::default().grad_clip)]
+    pub grad_clip: f64,
+    /// Test images on which the MAE loss is reported before and after.
+    #[arg(long, default_value_t = OperatorTraining::default().eval_images)]
+    pub eval_images: usize,
+    /// Unlabeled data for operator training (default: the source's pre-training data set).
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Seeds the operators, the decoder, the masks and the fresh head.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Output model folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}
+
 pub fn mimetic(a: MimeticArgs) -> anyhow::Result<()> {
     let (cfg, mean, std) = random_config(&a.model)?;
     let m = MimeticConfig {
@@ -92,6 +138,44 @@ pub fn mimetic(a: MimeticArgs) -> anyhow::Result<()> {
 pub fn weight_selection(a: SelectionArgs) -> anyhow::Result<()> {
     let record = write_selection(&a.from, &a.target.size(), a.seed, &a.out, &super::device())
         .with_context(|| format!("weight selection from {}", a.from.display()))?;
+    report(a.json, &a.out, &record);
+    Ok(())
+}
+
+pub fn ligo(a: LigoArgs) -> anyhow::Result<()> {
+    let training = OperatorTraining {
+        steps: a.steps,
+        images: a.images,
+        batch_size: a.batch_size,
+        lr: a.lr,
+        warmup_steps: a.warmup_steps,
+        weight_decay: a.weight_decay,
+        grad_clip: a.grad_clip,
+        eval_images: a.eval_images,
+        seed: a.seed,
+        workers: a.workers,
+    };
+    let data = if a.data.data.is_none() && a.data.data_dir.is_none() {
+        None
+    } else {
+        Some(a.data.config().context("the operator-training data")?)
+    };
+    let mut bars = Bars::new(a.json);
+    let record = write_ligo(
+        &a.from,
+        &a.target.size(),
+        &training,
+        data,
+        &a.out,
+        &mut bars,
+        &super::device(),
+    )
+    .with_context(|| format!("LiGO from {}", a.from.display()))?;
+    if !a.json {
+        if let (Some(b), Some(f)) = (record.mae_loss_before, record.mae_loss_after) {
+            eprintln!("MAE loss {b:.4} -> {f:.4} after {} operator steps", a.steps);
+        }
+    }
     report(a.json, &a.out, &record);
     Ok(())
 }

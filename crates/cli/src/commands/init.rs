@@ -58,6 +58,25 @@ pub enum Init {
     /// `sweet init ligo`). Heads default to --width / the teacher's head dim. Writes
     /// model.safetensors, config.json (the teacher's mean/std) and init.json.
     WeightSelection(super::baselines::SelectionArgs),
+    /// LiGO (Wang et al. 2023; BASELINES.md §5): a larger model grown from a smaller one by
+    /// learned linear operators.
+    ///
+    /// Example: sweet init ligo --from runs/dense-d4-w64/encoder --depth 12 --width 192 --classes 10 --data mnist --data-dir data/mnist --out models/ligo-d12-w192
+    ///
+    /// --from is any model folder with timm keys (e.g. the encoder/ of `sweet pretrain --dense`).
+    /// Depth: every target layer is a learned mixture of the source layers, per module (q, k, v,
+    /// proj, norms, fc1, fc2; weights and biases apart), starting near layer i mod L
+    /// (stackbert_noisy). Width: old units are kept, new units are learned mixtures of old ones
+    /// (one operator for the residual stream, per layer one for q, k, v and the MLP). Only the
+    /// operators (and a fresh MAE decoder, trained jointly: the source folder has none) learn,
+    /// for --steps steps of the MAE loss on --images unlabeled images (AdamW, 10-step warm-up,
+    /// weight decay 0.1, clipping 1.0); the source stays frozen. Then the grown model is written
+    /// with a fresh head: model.safetensors, config.json (the source's mean/std), init.json (MAE
+    /// loss before and after), operator-training/ (metrics, checkpoint). It can only grow: a
+    /// shallower or narrower target is an error (shrink with `sweet init weight-selection`).
+    /// Heads default to --width / the source's head dim. Without --data, the data set of the
+    /// source's pre-training run (RUN/pretrain.json beside RUN/encoder) is used.
+    Ligo(super::baselines::LigoArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -154,6 +173,7 @@ pub fn run(cmd: Init) -> anyhow::Result<()> {
         Init::Sweet(a) => return sweet(a),
         Init::Mimetic(a) => return super::baselines::mimetic(a),
         Init::WeightSelection(a) => return super::baselines::weight_selection(a),
+        Init::Ligo(a) => return super::baselines::ligo(a),
     };
     let (cfg, mean, std) = random_config(&a)?;
     let model = Vit::new(&cfg, a.seed, &super::device());

@@ -46,3 +46,15 @@ pub fn tensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<u8>)> {
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
+
+/// `train` training and `test` test 1x16x16 synthetic images (10 classes) as MNIST IDX files
+/// in `dir/data`; returns that folder.
+pub fn idx_images(dir: &Path, train: usize, test: usize) -> String {
+    let d = dir.join("data");
+    std::fs::create_dir_all(&d).unwrap();
+    for (prefix, n, seed) in [("train", train, 1), ("t10k", test, 2)] {
+        let set = sweet_data::synthetic(n, 1, 16, 16, 10, seed);
+        sweet_data::write_idx(&set, &d, prefix, false).unwrap();
+    }
+    d.to_str().unwrap().to_string()
+}
