@@ -53,10 +53,10 @@ pub enum Init {
     /// encoder/ of `sweet pretrain --dense`. The target keeps the teacher's first --depth layers
     /// and, in every tensor, evenly spaced entries of each axis that shrinks (every k-th when the
     /// width divides, else rounded linspace); q, k and v are selected separately; nothing is
-    /// rescaled; the head is fresh for --classes. It can only shrink: a deeper or wider target,
-    /// or another image size, channel count or patch (token count), is an error (grow with
-    /// `sweet init ligo`). Heads default to --width / the teacher's head dim. Writes
-    /// model.safetensors, config.json (the teacher's mean/std) and init.json.
+    /// rescaled; the head is fresh for --classes. The target keeps the teacher's image size,
+    /// channels and patch (so its token count). It can only shrink: a deeper or wider target is
+    /// an error (grow with `sweet init ligo`). Heads default to --width / the teacher's head dim.
+    /// Writes model.safetensors, config.json (the teacher's mean/std) and init.json.
     WeightSelection(super::baselines::SelectionArgs),
     /// LiGO (Wang et al. 2023; BASELINES.md §5): a larger model grown from a smaller one by
     /// learned linear operators.
@@ -72,8 +72,9 @@ pub enum Init {
     /// for --steps steps of the MAE loss on --images unlabeled images (AdamW, 10-step warm-up,
     /// weight decay 0.1, clipping 1.0); the source stays frozen. Then the grown model is written
     /// with a fresh head: model.safetensors, config.json (the source's mean/std), init.json (MAE
-    /// loss before and after), operator-training/ (metrics, checkpoint). It can only grow: a
-    /// shallower or narrower target is an error (shrink with `sweet init weight-selection`).
+    /// loss before and after), operator-training/ (metrics, checkpoint). The target keeps the
+    /// source's image size, channels and patch. It can only grow: a shallower or narrower target
+    /// is an error (shrink with `sweet init weight-selection`).
     /// Heads default to --width / the source's head dim. Without --data, the data set of the
     /// source's pre-training run (RUN/pretrain.json beside RUN/encoder) is used.
     Ligo(super::baselines::LigoArgs),
