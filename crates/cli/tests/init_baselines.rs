@@ -229,4 +229,25 @@ fn ligo_grows_a_model_folder_and_refuses_to_shrink() {
     );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("--data"), "{err}");
+    // ... unless there are no steps: the operators as initialized, no MAE loss reported
+    let zero = dir.path().join("zero");
+    let v = sweet_json(&[
+        "init",
+        "ligo",
+        "--from",
+        src_s,
+        "--depth",
+        "2",
+        "--width",
+        "64",
+        "--classes",
+        "0",
+        "--steps",
+        "0",
+        "--out",
+        zero.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(v["mae_loss_before"], Value::Null);
+    assert!(zero.join("model.safetensors").exists() && !zero.join("operator-training").exists());
 }

@@ -122,7 +122,8 @@ pub struct LigoConfig {
     /// Where decoder shape and mask ratio come from: the source's pre-training run file, or
     /// the defaults.
     pub recipe_from: String,
-    pub data: DataConfig,
+    /// The operator-training images (`None`: 0 steps and no data given).
+    pub data: Option<DataConfig>,
 }
 
 /// The pre-training run of a source folder `RUN/encoder`, if `RUN/pretrain.json` reads.
@@ -154,8 +155,32 @@ fn normalized(set: Arc<ImageSet>, mean: &[f32], std: &[f32]) -> Arc<ImageSet> {
     Arc::new(s)
 }
 
+/// The operator-training images (the first `images` of the training split) and the test
+/// split of `data`, normalized with the source's `mean`/`std`; their size must be `vit`'s.
+fn operator_sets(
+    data: &DataConfig,
+    mean: &[f32],
+    std: &[f32],
+    images: usize,
+    vit: &VitConfig,
+) -> Result<(Arc<ImageSet>, Arc<ImageSet>), BaselineError> {
+    let train = normalized(data.open(Split::Train)?, mean, std);
+    let train = Arc::new(train.take(images));
+    let test = normalized(data.open(Split::Test)?, mean, std);
+    if train.channels != vit.in_chans
+        || [train.height, train.width] != [vit.img_size.h, vit.img_size.w]
+    {
+        return Err(BaselineError::Invalid(format!(
+            "the operator-training images are {}x{}x{}, the source takes {}x{}x{}",
+            train.channels, train.height, train.width, vit.in_chans, vit.img_size.h, vit.img_size.w
+        )));
+    }
+    Ok((train, test))
+}
+
 /// Grows the model folder `from` to `target` (module doc), training the operators on `data`
-/// (default: the source's pre-training data set), and writes the model folder `out` with the
+/// (default: the source's pre-training data set; none needed with 0 steps, then no MAE loss is
+/// reported), and writes the model folder `out` with the
 /// source's mean/std and `init.json` last. The operator training's run folder is
 /// `out/operator-training`.
 pub fn write_ligo(
@@ -203,13 +228,14 @@ pub fn write_ligo(
         ),
         None => (DecoderConfig::default(), 0.75, "defaults".to_string()),
     };
-    let data = data
-        .or_else(|| run.map(|(r, _)| r.dataset))
-        .ok_or_else(|| {
-            BaselineError::Invalid(
-                "LiGO trains its operators on unlabeled images: give --data and --data-dir".into(),
-            )
-        })?;
+    let data = data.or_else(|| run.map(|(r, _)| r.dataset));
+    if training.steps > 0 && data.is_none() {
+        return Err(BaselineError::Invalid(
+            "LiGO trains its operators on unlabeled images: give --data and --data-dir (or \
+             --steps 0 for the operators as initialized)"
+                .into(),
+        ));
+    }
     // operators, then the fresh decoder
     let mut rng = ChaCha8Rng::seed_from_u64(training.seed ^ OPERATOR_STREAM);
     let depth = DepthOperator::stackbert_noisy(vit.depth, s.depth, &mut rng, &ad);
@@ -238,33 +264,11 @@ pub fn write_ligo(
         &ad,
     );
     let mut mae = LigoMae { grown, decoder };
-    let train = normalized(data.open(Split::Train)?, &mean, &std);
-    let train = Arc::new(train.take(training.images));
-    let test = normalized(data.open(Split::Test)?, &mean, &std);
-    if train.channels != vit.in_chans
-        || [train.height, train.width] != [vit.img_size.h, vit.img_size.w]
-    {
-        return Err(BaselineError::Invalid(format!(
-            "the operator-training images are {}x{}x{}, the source takes {}x{}x{}",
-            train.channels, train.height, train.width, vit.in_chans, vit.img_size.h, vit.img_size.w
-        )));
-    }
     let settings = MaeSettings {
         mask_ratio,
         num_patches: vit.num_patches(),
         eval_images: training.eval_images,
     };
-    let eval = |m: &LigoMae| {
-        evaluate(
-            &m.valid(),
-            &test,
-            &settings,
-            training.seed,
-            training.workers,
-            device,
-        )
-    };
-    let before = eval(&mae);
     let optimizer = AdamWConfig {
         beta1: 0.9,
         beta2: 0.999,
@@ -272,23 +276,27 @@ pub fn write_ligo(
         weight_decay: training.weight_decay,
         grad_clip: Some(training.grad_clip),
     };
-    if training.steps > 0 {
-        observer.run_start(&format!(
-            "LiGO: growing ({}, {}) to ({}, {}), {} operator steps on {} images; MAE loss before {before:.4}",
-            s.depth, s.embed_dim, vit.depth, vit.embed_dim, training.steps, train.len
-        ));
-        let cfg = loop_config(training, optimizer.clone(), train.len);
-        mae = train_operators(
-            &cfg,
-            &settings,
-            mae,
-            train,
-            test.clone(),
-            &run_dir,
-            observer,
-        )?;
+    let (mut before, mut after) = (None, None);
+    if let Some(data) = &data {
+        let (train, test) = operator_sets(data, &mean, &std, training.images, &vit)?;
+        let eval = |m: &LigoMae| {
+            let (seed, workers) = (training.seed, training.workers);
+            evaluate(&m.valid(), &test, &settings, seed, workers, device)
+        };
+        let loss = eval(&mae);
+        before = Some(loss);
+        if training.steps > 0 {
+            observer.run_start(&format!(
+                "LiGO: growing ({}, {}) to ({}, {}), {} operator steps on {} images; MAE loss \
+                 before {loss:.4}",
+                s.depth, s.embed_dim, vit.depth, vit.embed_dim, training.steps, train.len
+            ));
+            let cfg = loop_config(training, optimizer.clone(), train.len);
+            let test = test.clone();
+            mae = train_operators(&cfg, &settings, mae, train, test, &run_dir, observer)?;
+        }
+        after = Some(eval(&mae));
     }
-    let after = eval(&mae);
     let tensors: BTreeMap<_, _> = mae.grown.valid().grown_tensors().into_iter().collect();
     let export = VitConfig {
         num_classes: target.classes,
@@ -313,8 +321,8 @@ pub fn write_ligo(
         vit: export.clone(),
         parameters: 0,
         seed: training.seed,
-        mae_loss_before: Some(before),
-        mae_loss_after: Some(after),
+        mae_loss_before: before,
+        mae_loss_after: after,
         seconds: 0.0,
     };
     crate::folder::write_folder(&model, &export, mean, std, out, record, started)

@@ -76,7 +76,8 @@ pub enum Init {
     /// source's image size, channels and patch. It can only grow: a shallower or narrower target
     /// is an error (shrink with `sweet init weight-selection`).
     /// Heads default to --width / the source's head dim. Without --data, the data set of the
-    /// source's pre-training run (RUN/pretrain.json beside RUN/encoder) is used.
+    /// source's pre-training run (RUN/pretrain.json beside RUN/encoder) is used; --steps 0 (the
+    /// operators as initialized) needs no data.
     Ligo(super::baselines::LigoArgs),
 }
 
