@@ -11,11 +11,12 @@ use burn::module::{Module, Param};
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use sweet_baselines::folder::read_source;
 use sweet_baselines::folder::TargetSize;
 use sweet_baselines::ligo::operator::{Coeffs, LayerWidth};
 use sweet_baselines::ligo::{
-    loop_config, train_operators, write_ligo, DepthOperator, LigoMae, LigoModel, MaeSettings,
-    OperatorTraining, WidthOperator,
+    loop_config, operator_sets, optimizer, prepare, train_operators, write_ligo, DepthOperator,
+    LigoMae, LigoModel, MaeSettings, OperatorTraining, WidthOperator, OPERATOR_RUN,
 };
 use sweet_baselines::{BaselineRecord, Method};
 use sweet_mae::decoder::{DecoderConfig, MaeDecoder};
@@ -256,16 +257,9 @@ fn training_moves_only_the_operators_and_the_decoder() {
         eval_images: 16,
     };
     let dir = tempfile::tempdir().unwrap();
-    let trained = train_operators(
-        &cfg,
-        &mae_cfg,
-        mae,
-        set.clone(),
-        set,
-        dir.path(),
-        &mut Silent,
-    )
-    .unwrap();
+    let sets = (set.clone(), set);
+    let trained =
+        train_operators(&cfg, &mae_cfg, mae, sets, dir.path(), false, &mut Silent).unwrap();
     assert_eq!(
         named_tensors(&trained.grown.source),
         before_source,
@@ -480,4 +474,82 @@ fn new_units_are_the_width_operators_mixtures_of_old_ones() {
         &g["blocks.0.norm1.weight"].values[d1..],
         &matmul(&ce, gamma, e, d1, 1)
     ));
+}
+
+#[test]
+fn a_killed_operator_training_resumes_to_the_same_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::default();
+    let from = dir.path().join("src");
+    let s = cfg(1, 32, 2);
+    save_model(&Vit::new(&s, 0, &device), &s, vec![0.5], vec![0.5], &from).unwrap();
+    let data = data(&dir.path().join("data"));
+    // 32 images in batches of 16: 4 steps are 2 epochs
+    let training = OperatorTraining {
+        steps: 4,
+        batch_size: 16,
+        images: 32,
+        eval_images: 16,
+        ..Default::default()
+    };
+    let target = TargetSize {
+        depth: 2,
+        width: 64,
+        heads: None,
+        classes: 3,
+    };
+    let straight = dir.path().join("straight");
+    let r = write_ligo(
+        &from,
+        &target,
+        &training,
+        Some(data.clone()),
+        &straight,
+        &mut Silent,
+        &device,
+    )
+    .unwrap();
+    // the same run killed after its first epoch
+    let out = dir.path().join("resumed");
+    let p = prepare(&from, &target, &training, Some(data.clone()), &device).unwrap();
+    let sets = operator_sets(&data, &p.mean, &p.std, training.images, &p.vit).unwrap();
+    let mut cfg = loop_config(&training, optimizer(&training), sets.0.len);
+    cfg.stop_after = Some(1);
+    let settings = p.settings(training.eval_images);
+    let run = out.join(OPERATOR_RUN);
+    train_operators(&cfg, &settings, p.mae, sets, &run, false, &mut Silent).unwrap();
+    assert!(run.join("checkpoint.safetensors").exists());
+    let lines = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 1, "stopped after one of two epochs");
+    let e = write_ligo(
+        &from,
+        &target,
+        &training,
+        Some(data.clone()),
+        &out,
+        &mut Silent,
+        &device,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("--resume"), "{e}");
+    let resume = OperatorTraining {
+        resume: true,
+        ..training
+    };
+    let r2 = write_ligo(
+        &from,
+        &target,
+        &resume,
+        Some(data),
+        &out,
+        &mut Silent,
+        &device,
+    )
+    .unwrap();
+    assert_eq!(
+        read_source(&out).unwrap().tensors,
+        read_source(&straight).unwrap().tensors
+    );
+    assert_eq!(r2.mae_loss_after, r.mae_loss_after);
+    assert_eq!(r2.mae_loss_before, r.mae_loss_before);
 }

@@ -51,6 +51,7 @@ use sweet_data::{ImageSet, Split};
 use sweet_mae::decoder::{DecoderConfig, MaeDecoder};
 use sweet_train::adamw::AdamWConfig;
 use sweet_train::run::{DataConfig, PretrainRun};
+use sweet_train::run_state::CHECKPOINT_FILE;
 use sweet_train::{LoopConfig, Observer};
 use sweet_vit::checkpoint;
 use sweet_vit::VitConfig;
@@ -86,6 +87,10 @@ pub struct OperatorTraining {
     pub eval_images: usize,
     pub seed: u64,
     pub workers: usize,
+    /// Continue a killed operator training in `OUT/operator-training` (a setting of one
+    /// invocation, so never part of a record).
+    #[serde(skip)]
+    pub resume: bool,
 }
 
 impl Default for OperatorTraining {
@@ -101,6 +106,7 @@ impl Default for OperatorTraining {
             eval_images: 500,
             seed: 0,
             workers: 1,
+            resume: false,
         }
     }
 }
@@ -157,7 +163,7 @@ fn normalized(set: Arc<ImageSet>, mean: &[f32], std: &[f32]) -> Arc<ImageSet> {
 
 /// The operator-training images (the first `images` of the training split) and the test
 /// split of `data`, normalized with the source's `mean`/`std`; their size must be `vit`'s.
-fn operator_sets(
+pub fn operator_sets(
     data: &DataConfig,
     mean: &[f32],
     std: &[f32],
@@ -178,36 +184,48 @@ fn operator_sets(
     Ok((train, test))
 }
 
-/// Grows the model folder `from` to `target` (module doc), training the operators on `data`
-/// (default: the source's pre-training data set; none needed with 0 steps, then no MAE loss is
-/// reported), and writes the model folder `out` with the
-/// source's mean/std and `init.json` last. The operator training's run folder is
-/// `out/operator-training`.
-pub fn write_ligo(
+/// A LiGO before operator training: the grown model (operators at their init, the frozen
+/// source, a fresh decoder, on an autodiff device) and what the record needs.
+pub struct Prepared {
+    pub mae: LigoMae,
+    /// The grown encoder's architecture (no head).
+    pub vit: VitConfig,
+    pub source: VitConfig,
+    /// The source's normalization.
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+    pub decoder: DecoderConfig,
+    pub mask_ratio: f64,
+    pub recipe_from: String,
+    /// The operator-training images (given, or the source's pre-training data set).
+    pub data: Option<DataConfig>,
+}
+
+impl Prepared {
+    /// The MAE settings of the operator training.
+    pub fn settings(&self, eval_images: usize) -> MaeSettings {
+        MaeSettings {
+            mask_ratio: self.mask_ratio,
+            num_patches: self.vit.num_patches(),
+            eval_images,
+        }
+    }
+}
+
+/// The grown model of `from` at `target` with the operators at their init (drawn from
+/// `training.seed`, the same for the same settings), the decoder shape and mask ratio of the
+/// source's pre-training run (or the defaults), and the data set to train on (`data`, or the
+/// source run's).
+pub fn prepare(
     from: &Path,
     target: &TargetSize,
     training: &OperatorTraining,
     data: Option<DataConfig>,
-    out: &Path,
-    observer: &mut dyn Observer,
     device: &Device,
-) -> Result<BaselineRecord, BaselineError> {
-    let started = Instant::now();
-    refuse_existing(out)?;
-    let run_dir = out.join(OPERATOR_RUN);
-    if run_dir.exists() {
-        return Err(BaselineError::Invalid(format!(
-            "{} holds the operator training of an unfinished LiGO: remove it or choose another --out",
-            run_dir.display()
-        )));
-    }
+) -> Result<Prepared, BaselineError> {
     let ad = device.clone().autodiff();
     let (source, tcfg) = checkpoint::load_model(from, &ad)?;
     let s = tcfg.vit();
-    let (mean, std) = (
-        tcfg.pretrained_cfg.mean.clone(),
-        tcfg.pretrained_cfg.std.clone(),
-    );
     check_growth(&s, target)?;
     let heads = target_heads(&s, target.width, target.heads)?;
     let vit = VitConfig {
@@ -220,7 +238,7 @@ pub fn write_ligo(
     vit.validate()
         .map_err(|e| BaselineError::Invalid(format!("the target architecture: {e}")))?;
     let run = source_run(from);
-    let (decoder_cfg, mask_ratio, recipe_from) = match &run {
+    let (decoder, mask_ratio, recipe_from) = match &run {
         Some((r, path)) => (
             r.pretrain.decoder.clone(),
             r.pretrain.mask_ratio,
@@ -229,13 +247,6 @@ pub fn write_ligo(
         None => (DecoderConfig::default(), 0.75, "defaults".to_string()),
     };
     let data = data.or_else(|| run.map(|(r, _)| r.dataset));
-    if training.steps > 0 && data.is_none() {
-        return Err(BaselineError::Invalid(
-            "LiGO trains its operators on unlabeled images: give --data and --data-dir (or \
-             --steps 0 for the operators as initialized)"
-                .into(),
-        ));
-    }
     // operators, then the fresh decoder
     let mut rng = ChaCha8Rng::seed_from_u64(training.seed ^ OPERATOR_STREAM);
     let depth = DepthOperator::stackbert_noisy(vit.depth, s.depth, &mut rng, &ad);
@@ -254,8 +265,8 @@ pub fn write_ligo(
         width,
         num_heads: heads,
     };
-    let decoder = MaeDecoder::new(
-        &decoder_cfg,
+    let fresh_decoder = MaeDecoder::new(
+        &decoder,
         vit.embed_dim,
         vit.grid(),
         vit.patch_size,
@@ -263,22 +274,73 @@ pub fn write_ligo(
         training.seed ^ 0xdec0,
         &ad,
     );
-    let mut mae = LigoMae { grown, decoder };
-    let settings = MaeSettings {
+    Ok(Prepared {
+        mae: LigoMae {
+            grown,
+            decoder: fresh_decoder,
+        },
+        vit,
+        source: s,
+        mean: tcfg.pretrained_cfg.mean.clone(),
+        std: tcfg.pretrained_cfg.std.clone(),
+        decoder,
         mask_ratio,
-        num_patches: vit.num_patches(),
-        eval_images: training.eval_images,
-    };
-    let optimizer = AdamWConfig {
+        recipe_from,
+        data,
+    })
+}
+
+/// LiGO's optimizer: AdamW betas (0.9, 0.999), eps 1e-6, `t`'s weight decay and clipping.
+pub fn optimizer(t: &OperatorTraining) -> AdamWConfig {
+    AdamWConfig {
         beta1: 0.9,
         beta2: 0.999,
         eps: 1e-6,
-        weight_decay: training.weight_decay,
-        grad_clip: Some(training.grad_clip),
-    };
+        weight_decay: t.weight_decay,
+        grad_clip: Some(t.grad_clip),
+    }
+}
+
+/// Grows the model folder `from` to `target` (module doc), training the operators on `data`
+/// (default: the source's pre-training data set; none needed with 0 steps, then no MAE loss
+/// is reported), and writes the model folder `out` with the source's mean/std and `init.json`
+/// last. The operator training's run folder is `out/operator-training`; with
+/// `training.resume`, a killed one continues from its checkpoint (the same result as an
+/// uninterrupted run).
+pub fn write_ligo(
+    from: &Path,
+    target: &TargetSize,
+    training: &OperatorTraining,
+    data: Option<DataConfig>,
+    out: &Path,
+    observer: &mut dyn Observer,
+    device: &Device,
+) -> Result<BaselineRecord, BaselineError> {
+    let resume = training.resume;
+    let started = Instant::now();
+    refuse_existing(out)?;
+    let run_dir = out.join(OPERATOR_RUN);
+    if run_dir.exists() && !resume {
+        return Err(BaselineError::Invalid(format!(
+            "{} holds the operator training of an unfinished LiGO: pass --resume to continue it, \
+             or choose another --out",
+            run_dir.display()
+        )));
+    }
+    let p = prepare(from, target, training, data, device)?;
+    if training.steps > 0 && p.data.is_none() {
+        return Err(BaselineError::Invalid(
+            "LiGO trains its operators on unlabeled images: give --data and --data-dir (or \
+             --steps 0 for the operators as initialized)"
+                .into(),
+        ));
+    }
+    let settings = p.settings(training.eval_images);
+    let (vit, s) = (&p.vit, &p.source);
+    let mut mae = p.mae;
     let (mut before, mut after) = (None, None);
-    if let Some(data) = &data {
-        let (train, test) = operator_sets(data, &mean, &std, training.images, &vit)?;
+    if let Some(data) = &p.data {
+        let (train, test) = operator_sets(data, &p.mean, &p.std, training.images, vit)?;
         let eval = |m: &LigoMae| {
             let (seed, workers) = (training.seed, training.workers);
             evaluate(&m.valid(), &test, &settings, seed, workers, device)
@@ -291,9 +353,10 @@ pub fn write_ligo(
                  before {loss:.4}",
                 s.depth, s.embed_dim, vit.depth, vit.embed_dim, training.steps, train.len
             ));
-            let cfg = loop_config(training, optimizer.clone(), train.len);
-            let test = test.clone();
-            mae = train_operators(&cfg, &settings, mae, train, test, &run_dir, observer)?;
+            let cfg = loop_config(training, optimizer(training), train.len);
+            let resume = resume && run_dir.join(CHECKPOINT_FILE).exists();
+            let sets = (train, test.clone());
+            mae = train_operators(&cfg, &settings, mae, sets, &run_dir, resume, observer)?;
         }
         after = Some(eval(&mae));
     }
@@ -307,17 +370,17 @@ pub fn write_ligo(
         method: Method::Ligo(Box::new(LigoConfig {
             depth: vit.depth,
             width: vit.embed_dim,
-            heads,
+            heads: vit.num_heads,
             classes: target.classes,
             operator_init: "depth stackbert_noisy, width rand".into(),
             training: training.clone(),
-            optimizer,
-            decoder: decoder_cfg,
-            mask_ratio,
-            recipe_from,
-            data,
+            optimizer: optimizer(training),
+            decoder: p.decoder.clone(),
+            mask_ratio: p.mask_ratio,
+            recipe_from: p.recipe_from.clone(),
+            data: p.data.clone(),
         })),
-        source: Some(describe_source(from, s)?),
+        source: Some(describe_source(from, s.clone())?),
         vit: export.clone(),
         parameters: 0,
         seed: training.seed,
@@ -325,6 +388,7 @@ pub fn write_ligo(
         mae_loss_after: after,
         seconds: 0.0,
     };
+    let (mean, std) = (p.mean.clone(), p.std.clone());
     crate::folder::write_folder(&model, &export, mean, std, out, record, started)
 }
 

@@ -126,19 +126,21 @@ impl Task for OperatorTask<'_> {
     }
 }
 
-/// Trains `model` (on an autodiff device) for `cfg`'s steps in the run folder `dir` (metrics,
-/// checkpoint) with timm's decay rule (every operator matrix decays; the frozen source gets
-/// no gradient) and returns it.
+/// Trains `model` (on an autodiff device) for `cfg`'s steps on `sets` (training, test) in the
+/// run folder `dir` (metrics, checkpoint; with `resume`, continuing the run there) with timm's
+/// decay rule (every operator matrix decays; the frozen source gets no gradient) and returns
+/// it.
 pub fn train_operators(
     cfg: &LoopConfig,
     mae: &MaeSettings,
     model: LigoMae,
-    train: Arc<ImageSet>,
-    test: Arc<ImageSet>,
+    sets: (Arc<ImageSet>, Arc<ImageSet>),
     dir: &Path,
+    resume: bool,
     observer: &mut dyn Observer,
 ) -> Result<LigoMae, BaselineError> {
     let device = model.devices().into_iter().next().unwrap_or_default();
+    let (train, test) = sets;
     let loader = training_loader(train, cfg, Augment::none());
     let mut task = OperatorTask {
         mae,
@@ -146,6 +148,6 @@ pub fn train_operators(
         test,
         device,
     };
-    let (model, _) = run_epochs(cfg, &loader, model, dir, false, observer, &mut task)?;
+    let (model, _) = run_epochs(cfg, &loader, model, dir, resume, observer, &mut task)?;
     Ok(model)
 }

@@ -116,6 +116,9 @@ pub struct LigoArgs {
     /// Output model folder.
     #[arg(long)]
     pub out: PathBuf,
+    /// Continue a killed operator training in --out (same flags).
+    #[arg(long)]
+    pub resume: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -154,6 +157,7 @@ pub fn ligo(a: LigoArgs) -> anyhow::Result<()> {
         eval_images: a.eval_images,
         seed: a.seed,
         workers: a.workers,
+        resume: a.resume,
     };
     let data = if a.data.data.is_none() && a.data.data_dir.is_none() {
         None
