@@ -68,17 +68,16 @@ pub enum Init {
     /// proj, norms, fc1, fc2; weights and biases apart), starting near layer i mod L
     /// (stackbert_noisy). Width: old units are kept, new units are learned mixtures of old ones
     /// (one operator for the residual stream, per layer one for q, k, v and the MLP). Only the
-    /// operators (and a fresh MAE decoder, trained jointly: the source folder has none) learn,
-    /// for --steps steps of the MAE loss on --images unlabeled images (AdamW, 10-step warm-up then
-    /// cosine decay, weight decay 0.1, clipping 1.0); the source stays frozen. Then the grown model is written
-    /// with a fresh head: model.safetensors, config.json (the source's mean/std), init.json (MAE
-    /// loss before and after), operator-training/ (metrics, checkpoint). The target keeps the
-    /// source's image size, channels and patch. It can only grow: a shallower or narrower target
-    /// is an error (shrink with `sweet init weight-selection`).
-    /// Heads default to --width / the source's head dim. Without --data, the data set of the
-    /// source's pre-training run (RUN/pretrain.json beside RUN/encoder) is used; --steps 0 (the
-    /// operators as initialized) needs no data. A killed run continues with the same command and
-    /// --resume.
+    /// operators (and a fresh MAE decoder, trained jointly: the source folder has none) learn, for
+    /// --steps steps of the MAE loss on --images unlabeled images (AdamW, 10-step warm-up then
+    /// cosine decay, weight decay 0.1, clipping 1.0); the source stays frozen. Then the grown model
+    /// is written with a fresh head: model.safetensors, config.json (the source's mean/std),
+    /// init.json (MAE loss before and after), operator-training/ (metrics, checkpoint). The target
+    /// keeps the source's image size, channels and patch. It can only grow: a shallower or narrower
+    /// target is an error (shrink with `sweet init weight-selection`). Heads default to --width /
+    /// the source's head dim. Without --data, the data set of the source's pre-training run
+    /// (RUN/pretrain.json beside RUN/encoder) is used; --steps 0 (the operators as initialized)
+    /// needs no data. A killed run continues with the same command and --resume.
     Ligo(super::baselines::LigoArgs),
 }
 
