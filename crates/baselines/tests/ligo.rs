@@ -553,3 +553,30 @@ fn a_killed_operator_training_resumes_to_the_same_model() {
     assert_eq!(r2.mae_loss_after, r.mae_loss_after);
     assert_eq!(r2.mae_loss_before, r.mae_loss_before);
 }
+
+#[test]
+fn the_materialized_model_computes_what_the_operators_trained() {
+    let device = Device::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let grown = LigoModel {
+        source: Vit::new(&cfg(2, 32, 2), 8, &device),
+        depth: DepthOperator::stackbert_noisy(3, 2, &mut rng, &device),
+        width: WidthOperator::rand(3, 32, 64, 128, 256, &mut rng, &device),
+        num_heads: 4,
+    };
+    let tensors: BTreeMap<_, _> = grown.grown_tensors().into_iter().collect();
+    let dense =
+        sweet_baselines::folder::with_fresh_head(&tensors, &cfg(3, 64, 4), 0, &device).unwrap();
+    let images: Tensor<4> =
+        Tensor::random([2, 1, 16, 16], burn::tensor::Distribution::Default, &device);
+    let view = grown.view();
+    let want = HostTensor::from_tensor(&view.encode(view.patch_tokens(images.clone())));
+    let got = HostTensor::from_tensor(&dense.features(images));
+    let diff = got
+        .values
+        .iter()
+        .zip(&want.values)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(diff < 1e-5, "max |dense - grown view| = {diff}");
+}
