@@ -404,7 +404,7 @@ fn bad_input_is_an_error_naming_the_problem() {
 /// and be printed as one runnable line.
 #[test]
 fn every_command_help_shows_a_runnable_example() {
-    let commands: [&[&str]; 14] = [
+    let commands: [&[&str]; 17] = [
         &["train"],
         &["finetune"],
         &["study"],
@@ -415,6 +415,9 @@ fn every_command_help_shows_a_runnable_example() {
         &["eval"],
         &["predict"],
         &["init", "random"],
+        &["init", "mimetic"],
+        &["init", "weight-selection"],
+        &["init", "ligo"],
         &["bench", "step"],
         &["bench", "compose"],
         &["bench", "mae-step"],

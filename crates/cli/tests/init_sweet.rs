@@ -8,13 +8,7 @@ use std::path::Path;
 
 /// 96 train / 32 test 1x16x16 images as MNIST IDX files.
 fn data(dir: &Path) -> String {
-    let d = dir.join("data");
-    std::fs::create_dir_all(&d).unwrap();
-    for (prefix, n, seed) in [("train", 96, 1), ("t10k", 32, 2)] {
-        let set = sweet_data::synthetic(n, 1, 16, 16, 10, seed);
-        sweet_data::write_idx(&set, &d, prefix, false).unwrap();
-    }
-    d.to_str().unwrap().to_string()
+    common::idx_images(dir, 96, 32)
 }
 
 /// A (2, 32) template with 4 heads (head dim 8), nested SWS, one epoch.

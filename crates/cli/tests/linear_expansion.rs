@@ -3,7 +3,7 @@
 //! user meets.
 
 mod common;
-use common::{metadata, sweet, sweet_json, tensors, tiny_mnist};
+use common::{idx_images, metadata, sweet, sweet_json, tensors};
 
 use std::path::Path;
 
@@ -104,7 +104,7 @@ fn json_file(path: &Path) -> Value {
 #[test]
 fn a_learngene_pretrains_resumes_and_expands_to_another_depth() {
     let dir = tempfile::tempdir().unwrap();
-    let data = tiny_mnist(dir.path());
+    let data = idx_images(dir.path(), 96, 32);
     let (a, c) = (dir.path().join("a"), dir.path().join("c"));
     let r = sweet_json(&pretrain_args(&data, a.to_str().unwrap(), "2", &[]));
     assert_eq!(r["epochs_run"], 2);

@@ -72,6 +72,51 @@ pub enum Init {
     /// Example (a learngene from `sweet pretrain --generator linear-expansion ... --out runs/learngene`; 12 layers):
     ///   sweet init linear-expansion --learngene runs/learngene/learngene.safetensors --depth 12 --classes 10 --out models/tleg-d12
     LinearExpansion(LinearExpansionArgs),
+    /// Mimetic init (Trockman & Kolter 2023; BASELINES.md §1): data-free attention weights.
+    ///
+    /// Example: sweet init mimetic --img-size 28 --in-chans 1 --patch 4 --depth 12 --width 192 --heads 6 --classes 10 --seed 0 --out models/mimetic-d12-w192
+    ///
+    /// Per layer and head, W_q W_kᵀ is the best rank-(head dim) part of α1 Z + β1 I, and per layer
+    /// W_v W_proj = α2 Z' − β2 I exactly (Z uniform, variance 1/width; factors from an f64 SVD),
+    /// in the orientation that realises these products in timm's layout. Every other tensor, the
+    /// biases and the head included, is timm's default init (as `sweet init random`). Any depth
+    /// and width with a whole head dim; needs no data and no pre-trained model. Writes
+    /// model.safetensors, config.json and init.json.
+    Mimetic(super::baselines::MimeticArgs),
+    /// Weight selection (Xu et al. 2024; BASELINES.md §2): a smaller model from a larger one.
+    ///
+    /// Example: sweet init weight-selection --from runs/dense-d12-w192/encoder --depth 6 --width 128 --classes 10 --out models/ws-d6-w128
+    ///
+    /// --from is any model folder with timm keys (model.safetensors + config.json), e.g. the
+    /// encoder/ of `sweet pretrain --dense`. The target keeps the teacher's first --depth layers
+    /// and, in every tensor, evenly spaced entries of each axis that shrinks (every k-th when the
+    /// width divides, else rounded linspace); q, k and v are selected separately; nothing is
+    /// rescaled; the head is fresh for --classes. The target keeps the teacher's image size,
+    /// channels and patch (so its token count). It can only shrink: a deeper or wider target is
+    /// an error (grow with `sweet init ligo`). Heads default to --width / the teacher's head dim.
+    /// Writes model.safetensors, config.json (the teacher's mean/std) and init.json.
+    WeightSelection(super::baselines::SelectionArgs),
+    /// LiGO (Wang et al. 2023; BASELINES.md §5): a larger model grown from a smaller one by
+    /// learned linear operators.
+    ///
+    /// Example: sweet init ligo --from runs/dense-d4-w64/encoder --depth 12 --width 192 --classes 10 --data mnist --data-dir data/mnist --out models/ligo-d12-w192
+    ///
+    /// --from is any model folder with timm keys (e.g. the encoder/ of `sweet pretrain --dense`).
+    /// Depth: every target layer is a learned mixture of the source layers, per module (q, k, v,
+    /// proj, norms, fc1, fc2; weights and biases apart), starting near layer i mod L
+    /// (stackbert_noisy). Width: old units are kept, new units are learned mixtures of old ones
+    /// (one operator for the residual stream, per layer one for q, k, v and the MLP). Only the
+    /// operators (and a fresh MAE decoder, trained jointly: the source folder has none) learn, for
+    /// --steps steps of the MAE loss on --images unlabeled images (AdamW, 10-step warm-up then
+    /// cosine decay, weight decay 0.1, clipping 1.0); the source stays frozen. Then the grown model
+    /// is written with a fresh head: model.safetensors, config.json (the source's mean/std),
+    /// init.json (MAE loss before and after), operator-training/ (metrics, checkpoint). The target
+    /// keeps the source's image size, channels and patch. It can only grow: a shallower or narrower
+    /// target is an error (shrink with `sweet init weight-selection`). Heads default to --width /
+    /// the source's head dim. Without --data, the data set of the source's pre-training run
+    /// (RUN/pretrain.json beside RUN/encoder) is used; --steps 0 (the operators as initialized)
+    /// needs no data. A killed run continues with the same command and --resume.
+    Ligo(super::baselines::LigoArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -229,7 +274,20 @@ pub fn run(cmd: Init) -> anyhow::Result<()> {
         Init::Sweet(a) => return sweet(a),
         Init::Kronecker(a) => return kronecker(a),
         Init::LinearExpansion(a) => return linear_expansion(a),
+        Init::Mimetic(a) => return super::baselines::mimetic(a),
+        Init::WeightSelection(a) => return super::baselines::weight_selection(a),
+        Init::Ligo(a) => return super::baselines::ligo(a),
     };
+    let (cfg, mean, std) = random_config(&a)?;
+    let model = Vit::new(&cfg, a.seed, &super::device());
+    checkpoint::save_model(&model, &cfg, mean, std, &a.out)?;
+    let params = burn::module::Module::num_params(&model);
+    super::print_result(a.json, &json!({ "model": a.out, "parameters": params }));
+    Ok(())
+}
+
+/// The architecture and the normalization (mean, std per channel) these flags give.
+pub fn random_config(a: &RandomArgs) -> anyhow::Result<(VitConfig, Vec<f32>, Vec<f32>)> {
     let cfg = VitConfig {
         img_size: a.img_size.into(),
         patch_size: a.patch,
@@ -242,18 +300,14 @@ pub fn run(cmd: Init) -> anyhow::Result<()> {
         global_pool: Default::default(),
     };
     cfg.validate().context("invalid architecture")?;
-    let mean = a.mean.unwrap_or_else(|| vec![0.5; a.in_chans]);
-    let std = a.std.unwrap_or_else(|| vec![0.5; a.in_chans]);
+    let mean = a.mean.clone().unwrap_or_else(|| vec![0.5; a.in_chans]);
+    let std = a.std.clone().unwrap_or_else(|| vec![0.5; a.in_chans]);
     anyhow::ensure!(
         mean.len() == a.in_chans && std.len() == a.in_chans,
         "--mean and --std need one value per channel ({})",
         a.in_chans
     );
-    let model = Vit::new(&cfg, a.seed, &super::device());
-    checkpoint::save_model(&model, &cfg, mean, std, &a.out)?;
-    let params = burn::module::Module::num_params(&model);
-    super::print_result(a.json, &json!({ "model": a.out, "parameters": params }));
-    Ok(())
+    Ok((cfg, mean, std))
 }
 
 /// Refuses an output folder that already holds an initialized model.

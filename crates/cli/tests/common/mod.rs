@@ -47,12 +47,12 @@ pub fn tensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<u8>)> {
     v
 }
 
-/// 96 train / 32 test 1x16x16 generated images as MNIST IDX files in `dir/data`; returns that
-/// folder (for `--data mnist --data-dir`).
-pub fn tiny_mnist(dir: &Path) -> String {
+/// `train` training and `test` test 1x16x16 synthetic images (10 classes) as MNIST IDX files
+/// in `dir/data`; returns that folder.
+pub fn idx_images(dir: &Path, train: usize, test: usize) -> String {
     let d = dir.join("data");
     std::fs::create_dir_all(&d).unwrap();
-    for (prefix, n, seed) in [("train", 96, 1), ("t10k", 32, 2)] {
+    for (prefix, n, seed) in [("train", train, 1), ("t10k", test, 2)] {
         let set = sweet_data::synthetic(n, 1, 16, 16, 10, seed);
         sweet_data::write_idx(&set, &d, prefix, false).unwrap();
     }
