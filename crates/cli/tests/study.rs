@@ -193,3 +193,141 @@ fn a_plan_with_an_unknown_key_is_an_error_naming_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("head_dims"), "{err}");
 }
+
+/// The baselines' kinds in a plan: mimetic (data-free), weight selection and LiGO from a
+/// direct pre-training of another size (its pre-training seconds attributed to them), TLEG
+/// from a learngene and WAVE from Kronecker templates, each pre-trained as a `[[templates]]`
+/// entry; a size a method cannot make is a row marked n/a with the method's reason.
+#[test]
+fn every_baseline_kind_runs_in_a_study_and_sizes_it_cannot_make_are_na() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(plan(dir.path())).unwrap();
+    // the tiny plan's data, recipe and sizes [[1, 8], [2, 16]]; one seed; the baselines
+    let head = &base[..base.find("[[templates]]").unwrap()];
+    let down = &base[base.find("[downstream]").unwrap()..base.find("[[methods]]").unwrap()];
+    let text = format!(
+        r#"{head}
+[[templates]]
+name = "le"
+generator = "linear-expansion"
+depth = 2
+width = 16
+heads = 2
+
+[[templates]]
+name = "kron"
+generator = "kronecker"
+depth = 2
+width = 32
+heads = 4
+
+{down}
+[[methods]]
+name = "mimetic"
+kind = "mimetic"
+layer_decay = false
+
+[[methods]]
+name = "ws"
+kind = "weight-selection"
+from = [2, 16]
+layer_decay = true
+
+[[methods]]
+name = "ligo"
+kind = "ligo"
+from = [1, 8]
+operator_steps = 2
+operator_images = 64
+layer_decay = true
+
+[[methods]]
+name = "tleg"
+kind = "linear-expansion"
+template = "le"
+layer_decay = true
+
+[[methods]]
+name = "wave"
+kind = "kronecker"
+template = "kron"
+scaler_steps = 2
+scaler_images = 32
+scaler_batch_size = 16
+layer_decay = true
+sizes = [[1, 8], [1, 32]]
+"#
+    )
+    .replace("seeds = [0, 1]", "seeds = [0]");
+    let plan = dir.path().join("baselines.toml");
+    std::fs::write(&plan, text).unwrap();
+    let out = dir.path().join("report");
+    let v = sweet_json(&[
+        "study",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(v["cells"], 10, "{v}");
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let row = |method: &str, width: &str| -> Vec<String> {
+        csv.lines()
+            .map(|l| l.split(',').map(str::to_string).collect::<Vec<_>>())
+            .find(|f| f[0] == method && f[3] == width)
+            .unwrap_or_else(|| panic!("no row {method} width {width}: {csv}"))
+    };
+    // TLEG makes only its learngene's width, Kronecker templates only multiples of 32: the
+    // other sizes are n/a with the reason
+    let na = row("tleg", "8");
+    assert!(na[11].is_empty() && na[13].contains("16"), "{na:?}");
+    let na = row("wave", "8");
+    assert!(na[11].is_empty() && na[13].contains("32"), "{na:?}");
+    let direct_s = |size: &str| -> f64 {
+        let metrics = out.join("runs/direct").join(size).join("metrics.jsonl");
+        std::fs::read_to_string(metrics)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["epoch_seconds"]
+                    .as_f64()
+                    .unwrap()
+            })
+            .sum()
+    };
+    for (method, width, source, pre) in [
+        ("ws", "8", "direct-d2-w16", "d2-w16"),
+        ("ligo", "16", "direct-d1-w8", "d1-w8"),
+    ] {
+        let r = row(method, width);
+        assert_eq!(r[1], source, "{r:?}");
+        let pretrain_s: f64 = r[7].parse().unwrap();
+        assert!((pretrain_s - direct_s(pre)).abs() < 1e-6, "{r:?}");
+        assert!(r[11].parse::<f64>().is_ok(), "{r:?}");
+    }
+    for (method, width) in [
+        ("mimetic", "8"),
+        ("mimetic", "16"),
+        ("tleg", "16"),
+        ("ws", "16"),
+        ("ligo", "8"),
+        ("wave", "32"),
+    ] {
+        let r = row(method, width);
+        assert!(r[11].parse::<f64>().is_ok(), "{r:?}");
+    }
+    // each init folder says how it was made
+    let init = |m: &str, cell: &str| -> serde_json::Value {
+        let p = out
+            .join("runs/cells")
+            .join(m)
+            .join(cell)
+            .join("init/init.json");
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    assert_eq!(init("mimetic", "d1-w8-s0")["method"]["name"], "mimetic");
+    assert_eq!(init("ws", "d1-w8-s0")["method"]["name"], "weight-selection");
+    assert_eq!(init("ligo", "d2-w16-s0")["method"]["name"], "ligo");
+    assert!(init("wave", "d1-w32-s0")["templates_sha256"].is_string());
+}

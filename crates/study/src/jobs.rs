@@ -13,24 +13,31 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::prelude::*;
+use sweet_baselines::folder::TargetSize;
+use sweet_baselines::ligo::{write_ligo, OperatorTraining, OPERATOR_RUN};
+use sweet_baselines::mimetic::{write_mimetic, MimeticConfig};
+use sweet_baselines::selection::write_selection;
+use sweet_baselines::{BaselineError, BaselineRecord};
 use sweet_data::Split;
 use sweet_mae::decoder::DecoderConfig;
 use sweet_report::CellResult;
-use sweet_template::{GeneratorConfig, Orientation, TemplateConfig, WidthRule};
+use sweet_template::kronecker::file::KRONECKER_FILE;
+use sweet_template::{GeneratorConfig, KroneckerConfig, Orientation, TemplateConfig, WidthRule};
 use sweet_train::adamw::AdamWConfig;
 use sweet_train::classify::{EpochMetrics, FinalMetrics, TrainConfig, FINAL_FILE};
 use sweet_train::metrics::read_jsonl;
 use sweet_train::pretrain::PretrainConfig;
 use sweet_train::run::{
-    pretrain_output, run_classification, run_init, run_pretraining, write_pretrain_output,
-    ClassifyRun, DataConfig, InitRun, PretrainRun, ScalerLearning,
+    pretrain_output, run_classification, run_expansion, run_init, run_init_kronecker,
+    run_pretraining, write_pretrain_output, ClassifyRun, DataConfig, ExpandRun, InitRun,
+    KroneckerInitRun, PretrainRun, INIT_FILE,
 };
 use sweet_train::run_state::CHECKPOINT_FILE;
 use sweet_train::schedule::scaled_lr;
 use sweet_train::{LoopConfig, Observer, TrainError, METRICS_FILE};
 use sweet_vit::{checkpoint, GlobalPool, ImgSize, VitConfig};
 
-use crate::plan::{InitKind, MethodKind, MethodPlan, Plan, TemplatePlan};
+use crate::plan::{InitKind, MethodPlan, Plan, TemplateKind, TemplatePlan};
 use crate::StudyError;
 
 /// One unit of work.
@@ -89,18 +96,27 @@ impl Study {
         })
     }
 
-    /// Every job in priority order: each method's pre-training first (templates, then the
-    /// direct pre-trainings its cells need), then the cells, method by method in plan order,
-    /// seed-major (every size of the first seed before the second seed).
+    /// Every job in priority order: method by method in plan order, the pre-training a method
+    /// needs (its template, or the direct pre-trainings of its sizes or of its source) just
+    /// before its first cell, then its cells seed-major (every size of the first seed before
+    /// the second seed); templates no method names come last.
     pub fn jobs(&self) -> Vec<Job> {
-        let mut jobs: Vec<Job> = (0..self.plan.templates.len()).map(Job::Template).collect();
+        let mut jobs: Vec<Job> = Vec::new();
+        let push = |jobs: &mut Vec<Job>, j: Job| {
+            if !jobs.contains(&j) {
+                jobs.push(j);
+            }
+        };
         for (mi, m) in self.plan.methods.iter().enumerate() {
             let (sizes, seeds) = self.plan.cells_of(m);
-            if m.kind == MethodKind::Direct {
-                for s in sizes {
-                    if !jobs.contains(&Job::Direct(*s)) {
-                        jobs.push(Job::Direct(*s));
-                    }
+            let init = m.init().expect("checked by the plan");
+            if let Some(t) = init.template() {
+                let ti = self.plan.templates.iter().position(|x| x.name == t);
+                push(&mut jobs, Job::Template(ti.expect("checked by the plan")));
+            }
+            for s in sizes {
+                if let Some(d) = init.direct(*s) {
+                    push(&mut jobs, Job::Direct(d));
                 }
             }
             for seed in seeds {
@@ -108,6 +124,9 @@ impl Study {
                     jobs.push(Job::Cell(mi, *s, *seed));
                 }
             }
+        }
+        for ti in 0..self.plan.templates.len() {
+            push(&mut jobs, Job::Template(ti));
         }
         jobs
     }
@@ -117,16 +136,16 @@ impl Study {
         let Job::Cell(mi, size, _) = job else {
             return None;
         };
-        match &self.plan.methods[*mi].init().expect("checked by the plan") {
-            InitKind::Random => None,
-            InitKind::Direct => Some(Job::Direct(*size)),
-            InitKind::Sweet { template, .. } => self
-                .plan
-                .templates
-                .iter()
-                .position(|t| &t.name == template)
-                .map(Job::Template),
+        let init = self.plan.methods[*mi].init().expect("checked by the plan");
+        if let Some(d) = init.direct(*size) {
+            return Some(Job::Direct(d));
         }
+        let template = init.template()?;
+        self.plan
+            .templates
+            .iter()
+            .position(|t| t.name == template)
+            .map(Job::Template)
     }
 
     pub fn name(&self, job: &Job) -> String {
@@ -190,12 +209,21 @@ impl Study {
             Job::Template(i) => {
                 let t: &TemplatePlan = &self.plan.templates[*i];
                 let vit = encoder(t.depth, t.width, t.heads);
-                let g = GeneratorConfig::Tucker(TemplateConfig {
-                    vit: vit.clone(),
-                    ranks: t.ranks,
-                    orientation: Orientation::Residual,
-                    sws: t.sws,
-                });
+                let g = match (t.generator, t.tucker()) {
+                    (TemplateKind::Tucker, Some((ranks, sws))) => {
+                        GeneratorConfig::Tucker(TemplateConfig {
+                            vit: vit.clone(),
+                            ranks,
+                            orientation: Orientation::Residual,
+                            sws,
+                        })
+                    }
+                    (TemplateKind::LinearExpansion, _) => GeneratorConfig::LinearExpansion,
+                    (TemplateKind::Kronecker, _) => {
+                        GeneratorConfig::Kronecker(KroneckerConfig::with_defaults(vit.clone()))
+                    }
+                    (TemplateKind::Tucker, None) => unreachable!("checked by the plan"),
+                };
                 (vit, g)
             }
             Job::Direct([d, w]) => (
@@ -304,67 +332,15 @@ impl Study {
         })?;
         let heads = width / self.plan.head_dim;
         let (chans, img) = self.downstream_shape;
-        let mut template_name = String::new();
-        let (mut pretrain_s, mut init_s) = (0.0, 0.0);
-        let init_from = match &m.init().expect("checked by the plan") {
-            InitKind::Random => None,
-            InitKind::Direct => {
-                let pre = self.folder(&Job::Direct([depth, width]));
-                pretrain_s = sweet_train::pretrain::run_totals(&pre)?.0;
-                Some(pre.join("encoder"))
-            }
-            InitKind::Sweet {
-                template,
-                width_rule,
-                scaler_steps,
-                scaler_images,
-                scaler_batch_size,
-                scaler_lr,
-                scaler_warmup_steps,
-            } => {
-                template_name = template.clone();
-                let ti = self
-                    .plan
-                    .templates
-                    .iter()
-                    .position(|t| &t.name == template)
-                    .expect("checked by the plan");
-                let tdir = self.folder(&Job::Template(ti));
-                let sws = self.plan.templates[ti].sws;
-                let p = &self.plan.pretrain;
-                let run = InitRun {
-                    template: tdir.join(sweet_template::file::TEMPLATE_FILE),
-                    depth,
-                    width,
-                    heads: Some(heads),
-                    classes: self.classes,
-                    width_rule: width_rule.unwrap_or_else(|| WidthRule::matching(sws)),
-                    scalers: ScalerLearning {
-                        steps: *scaler_steps,
-                        images: *scaler_images,
-                        batch_size: *scaler_batch_size,
-                        lr: *scaler_lr,
-                        warmup_steps: *scaler_warmup_steps,
-                        eval_images: ScalerLearning::default().eval_images,
-                        workers: 1,
-                    },
-                    data: Some(data_config(&p.data, &p.data_dir)),
-                    seed,
-                };
-                let out = dir.join("init");
-                match run_init(&run, &out, log, device) {
-                    Ok(record) => {
-                        pretrain_s = record.provenance.pretrain_seconds;
-                        init_s = record.seconds;
-                        Some(out)
-                    }
-                    Err(TrainError::Invalid(reason)) => {
-                        write_text(&dir.join(NA_FILE), &reason)?;
-                        return Ok(());
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
+        let init = m.init().expect("checked by the plan");
+        let made = match self.init_cell(&init, [depth, width], heads, seed, &dir, log, device) {
+            Ok(made) => made,
+            Err(Unavailable(reason)) => return write_text(&dir.join(NA_FILE), &reason),
+            Err(Failed(e)) => return Err(e),
+        };
+        let (init_from, template_name, pretrain_s, init_s) = match made {
+            Some(m) => (Some(m.folder), m.source, m.pretrain_s, m.init_s),
+            None => (None, String::new(), 0.0, 0.0),
         };
         let f = &self.plan.finetune;
         let vit = match &init_from {
@@ -373,17 +349,7 @@ impl Study {
                 global_pool: GlobalPool::Token,
                 ..checkpoint::read_config(folder)?.vit()
             },
-            None => VitConfig {
-                img_size: img,
-                patch_size: self.plan.pretrain.patch,
-                in_chans: chans,
-                embed_dim: width,
-                depth,
-                num_heads: heads,
-                mlp_ratio: 4.0,
-                num_classes: self.classes,
-                global_pool: GlobalPool::Token,
-            },
+            None => self.target_vit([depth, width], heads, chans, img),
         };
         let run = ClassifyRun {
             dataset: data_config(&self.plan.downstream.data, &self.plan.downstream.data_dir),
@@ -452,6 +418,197 @@ impl Study {
         write_text(&dir.join(RESULT_FILE), &text)
     }
 
+    /// The source a cell's init reads, as its row names it: the template's name, or
+    /// `direct-d<L>-w<D>` for a direct pre-training another size's model comes from.
+    fn source_name(&self, init: &InitKind, target: [usize; 2]) -> String {
+        match (init.template(), init.direct(target)) {
+            (Some(t), _) => t.to_string(),
+            (None, Some([d, w])) if [d, w] != target => format!("direct-d{d}-w{w}"),
+            _ => String::new(),
+        }
+    }
+
+    /// Makes the model folder `dir/init` a cell fine-tunes (a finished one is reused, a
+    /// killed scaler or operator training resumes); `None` for random init, which
+    /// fine-tuning draws itself.
+    #[allow(clippy::too_many_arguments)]
+    fn init_cell(
+        &self,
+        init: &InitKind,
+        [depth, width]: [usize; 2],
+        heads: usize,
+        seed: u64,
+        dir: &Path,
+        log: &mut dyn Observer,
+        device: &Device,
+    ) -> Result<Option<MadeInit>, CellError> {
+        let out = dir.join("init");
+        let p = &self.plan.pretrain;
+        let source = self.source_name(init, [depth, width]);
+        let target = TargetSize {
+            depth,
+            width,
+            heads: Some(heads),
+            classes: self.classes,
+        };
+        let direct_s = |size: [usize; 2]| -> Result<(PathBuf, f64), CellError> {
+            let pre = self.folder(&Job::Direct(size));
+            let seconds = sweet_train::pretrain::run_totals(&pre)
+                .map_err(StudyError::from)?
+                .0;
+            Ok((pre.join("encoder"), seconds))
+        };
+        let template_dir = |name: &str| {
+            let ti = self
+                .plan
+                .templates
+                .iter()
+                .position(|t| t.name == name)
+                .expect("checked by the plan");
+            (ti, self.folder(&Job::Template(ti)))
+        };
+        let baseline = |made: Result<BaselineRecord, BaselineError>| match made {
+            Ok(r) => Ok(r),
+            Err(BaselineError::Invalid(reason)) => Err(Unavailable(reason)),
+            Err(e) => Err(Failed(StudyError::Baseline(Box::new(e)))),
+        };
+        let (pretrain_s, init_s) = match init {
+            InitKind::Random => return Ok(None),
+            InitKind::Direct => (direct_s([depth, width])?.1, 0.0),
+            InitKind::Sweet {
+                template,
+                width_rule,
+                scalers,
+            } => {
+                let (ti, tdir) = template_dir(template);
+                let (_, sws) = self.plan.templates[ti]
+                    .tucker()
+                    .expect("sweet methods name tucker templates");
+                let run = InitRun {
+                    template: tdir.join(sweet_template::file::TEMPLATE_FILE),
+                    depth,
+                    width,
+                    heads: Some(heads),
+                    classes: self.classes,
+                    width_rule: width_rule.unwrap_or_else(|| WidthRule::matching(sws)),
+                    scalers: scalers.clone(),
+                    data: Some(data_config(&p.data, &p.data_dir)),
+                    seed,
+                };
+                let record = run_init(&run, &out, log, device).map_err(train_error)?;
+                (record.provenance.pretrain_seconds, record.seconds)
+            }
+            InitKind::Kronecker { template, scalers } => {
+                let (_, tdir) = template_dir(template);
+                let run = KroneckerInitRun {
+                    templates: tdir.join(KRONECKER_FILE),
+                    depth,
+                    width,
+                    heads: Some(heads),
+                    classes: self.classes,
+                    scalers: scalers.clone(),
+                    data: Some(data_config(&p.data, &p.data_dir)),
+                    seed,
+                };
+                let record = run_init_kronecker(&run, &out, log, device).map_err(train_error)?;
+                (record.provenance.pretrain_seconds, record.seconds)
+            }
+            InitKind::LinearExpansion { template } => {
+                let (_, tdir) = template_dir(template);
+                let run = ExpandRun {
+                    learngene: tdir.join(sweet_template::learngene::LEARNGENE_FILE),
+                    depth,
+                    width: Some(width),
+                    classes: self.classes,
+                    seed,
+                };
+                let record = run_expansion(&run, &out, device).map_err(train_error)?;
+                (record.provenance.pretrain_seconds, record.seconds)
+            }
+            InitKind::Mimetic => {
+                let record = if out.join(INIT_FILE).exists() {
+                    BaselineRecord::read(&out)
+                } else {
+                    let (chans, img) = self.downstream_shape;
+                    let vit = self.target_vit([depth, width], heads, chans, img);
+                    write_mimetic(
+                        &vit,
+                        &MimeticConfig::default(),
+                        seed,
+                        vec![0.5; chans],
+                        vec![0.5; chans],
+                        &out,
+                        device,
+                    )
+                };
+                (0.0, baseline(record)?.seconds)
+            }
+            InitKind::WeightSelection { from } => {
+                let (teacher, seconds) = direct_s(*from)?;
+                let record = if out.join(INIT_FILE).exists() {
+                    BaselineRecord::read(&out)
+                } else {
+                    write_selection(&teacher, &target, seed, &out, device)
+                };
+                (seconds, baseline(record)?.seconds)
+            }
+            InitKind::Ligo {
+                from,
+                steps,
+                images,
+            } => {
+                let (small, seconds) = direct_s(*from)?;
+                let record = if out.join(INIT_FILE).exists() {
+                    BaselineRecord::read(&out)
+                } else {
+                    let training = OperatorTraining {
+                        steps: *steps,
+                        images: *images,
+                        seed,
+                        workers: 1,
+                        resume: out.join(OPERATOR_RUN).exists(),
+                        ..OperatorTraining::default()
+                    };
+                    let data = Some(data_config(&p.data, &p.data_dir));
+                    write_ligo(&small, &target, &training, data, &out, log, device)
+                };
+                (seconds, baseline(record)?.seconds)
+            }
+        };
+        let folder = match init {
+            InitKind::Direct => self.folder(&Job::Direct([depth, width])).join("encoder"),
+            _ => out,
+        };
+        Ok(Some(MadeInit {
+            folder,
+            source,
+            pretrain_s,
+            init_s,
+        }))
+    }
+
+    /// The architecture of a fresh target for the downstream data (random and data-free
+    /// inits).
+    fn target_vit(
+        &self,
+        [depth, width]: [usize; 2],
+        heads: usize,
+        chans: usize,
+        img: ImgSize,
+    ) -> VitConfig {
+        VitConfig {
+            img_size: img,
+            patch_size: self.plan.pretrain.patch,
+            in_chans: chans,
+            embed_dim: width,
+            depth,
+            num_heads: heads,
+            mlp_ratio: 4.0,
+            num_classes: self.classes,
+            global_pool: GlobalPool::Token,
+        }
+    }
+
     /// The row of a finished cell job (a result or an n/a), `None` while it is unfinished.
     pub fn row(&self, job: &Job) -> Result<Option<CellResult>, StudyError> {
         let Job::Cell(mi, [depth, width], seed) = job else {
@@ -464,10 +621,8 @@ impl Study {
         if dir.join(NA_FILE).exists() {
             let reason = std::fs::read_to_string(dir.join(NA_FILE)).unwrap_or_default();
             let m = &self.plan.methods[*mi];
-            let template = match &m.init().expect("checked by the plan") {
-                InitKind::Sweet { template, .. } => template.clone(),
-                _ => String::new(),
-            };
+            let init = m.init().expect("checked by the plan");
+            let template = self.source_name(&init, [*depth, *width]);
             let heads = width / self.plan.head_dim;
             return Ok(Some(CellResult::na(
                 m.name.clone(),
@@ -478,6 +633,36 @@ impl Study {
             )));
         }
         Ok(None)
+    }
+}
+
+/// The model folder a cell's init made, and what it cost.
+struct MadeInit {
+    folder: PathBuf,
+    /// The template or source model, as the row names it.
+    source: String,
+    pretrain_s: f64,
+    init_s: f64,
+}
+
+/// Why a cell has no init: its method cannot make that size (the cell is n/a), or a failure.
+enum CellError {
+    Unavailable(String),
+    Failed(StudyError),
+}
+use CellError::{Failed, Unavailable};
+
+impl From<StudyError> for CellError {
+    fn from(e: StudyError) -> Self {
+        Failed(e)
+    }
+}
+
+/// A size a method cannot make (an invalid setting) is n/a; any other error fails the cell.
+fn train_error(e: TrainError) -> CellError {
+    match e {
+        TrainError::Invalid(reason) => Unavailable(reason),
+        e => Failed(e.into()),
     }
 }
 

@@ -30,6 +30,8 @@ pub enum StudyError {
     Model(Box<sweet_vit::checkpoint::CheckpointError>),
     #[error(transparent)]
     Report(Box<sweet_report::ReportError>),
+    #[error(transparent)]
+    Baseline(Box<sweet_baselines::BaselineError>),
     #[error("{failed} of the study's jobs failed (the others finished): {first}")]
     Jobs { failed: usize, first: String },
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sweet_template::{SwsMode, WidthRule};
+use sweet_train::run::ScalerLearning;
 
 use crate::StudyError;
 
@@ -65,15 +66,69 @@ fn default_wd() -> f64 {
     0.05
 }
 
+/// What a `[[templates]]` entry pre-trains, by MAE with the plan's recipe, through an
+/// auxiliary encoder of its depth and width.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TemplateKind {
+    /// SWEET's Tucker template (takes `ranks` and `sws`).
+    #[default]
+    Tucker,
+    /// TLEG's learngene (BASELINES.md section 3).
+    LinearExpansion,
+    /// WAVE's Kronecker templates (BASELINES.md section 4: 16 of 32 x 32 per weight type).
+    Kronecker,
+}
+
+impl TemplateKind {
+    /// The method kind that initializes from this kind of template.
+    pub fn method(self) -> MethodKind {
+        match self {
+            TemplateKind::Tucker => MethodKind::Sweet,
+            TemplateKind::LinearExpansion => MethodKind::LinearExpansion,
+            TemplateKind::Kronecker => MethodKind::Kronecker,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TemplatePlan {
     pub name: String,
+    /// Default `tucker`.
+    #[serde(default)]
+    pub generator: TemplateKind,
     pub depth: usize,
     pub width: usize,
     pub heads: usize,
-    pub ranks: [usize; 3],
-    pub sws: SwsMode,
+    /// Tucker only.
+    #[serde(default)]
+    pub ranks: Option<[usize; 3]>,
+    /// Tucker only.
+    #[serde(default)]
+    pub sws: Option<SwsMode>,
+}
+
+impl TemplatePlan {
+    /// The Tucker settings (ranks, SWS mode) of a `tucker` entry.
+    pub fn tucker(&self) -> Option<([usize; 3], SwsMode)> {
+        Some((self.ranks?, self.sws?))
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let tucker_keys = self.ranks.is_some() || self.sws.is_some();
+        match self.generator {
+            TemplateKind::Tucker if self.tucker().is_none() => Err(format!(
+                "template {:?} (tucker) needs ranks and sws",
+                self.name
+            )),
+            TemplateKind::LinearExpansion | TemplateKind::Kronecker if tucker_keys => Err(format!(
+                "template {:?} ({:?}) takes no ranks or sws (only generator = \"tucker\" does)",
+                self.name, self.generator
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -113,14 +168,50 @@ pub enum InitKind {
     Sweet {
         template: String,
         width_rule: Option<WidthRule>,
-        scaler_steps: usize,
-        scaler_images: usize,
-        scaler_batch_size: usize,
-        scaler_lr: f64,
-        scaler_warmup_steps: usize,
+        scalers: ScalerLearning,
     },
     /// Dense MAE pre-training of the target size itself with the plan's recipe.
     Direct,
+    /// `sweet init mimetic` (data-free).
+    Mimetic,
+    /// `sweet init weight-selection` from the direct pre-training of size `from`.
+    WeightSelection { from: [usize; 2] },
+    /// `sweet init ligo` from the direct pre-training of size `from`, the operators trained
+    /// `steps` MAE steps on `images` pre-training images.
+    Ligo {
+        from: [usize; 2],
+        steps: usize,
+        images: usize,
+    },
+    /// `sweet init linear-expansion` from a learngene of the plan.
+    LinearExpansion { template: String },
+    /// `sweet init kronecker` from Kronecker templates of the plan (SWEET's scaler learning).
+    Kronecker {
+        template: String,
+        scalers: ScalerLearning,
+    },
+}
+
+impl InitKind {
+    /// The template of the plan this init reads, if any.
+    pub fn template(&self) -> Option<&str> {
+        match self {
+            InitKind::Sweet { template, .. }
+            | InitKind::LinearExpansion { template }
+            | InitKind::Kronecker { template, .. } => Some(template),
+            _ => None,
+        }
+    }
+
+    /// The direct pre-training this init reads, if any: the target's own size for `direct`,
+    /// the source size for weight selection and LiGO.
+    pub fn direct(&self, target: [usize; 2]) -> Option<[usize; 2]> {
+        match self {
+            InitKind::Direct => Some(target),
+            InitKind::WeightSelection { from } | InitKind::Ligo { from, .. } => Some(*from),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,10 +220,19 @@ pub enum MethodKind {
     Random,
     Sweet,
     Direct,
+    Mimetic,
+    WeightSelection,
+    Ligo,
+    LinearExpansion,
+    Kronecker,
 }
 
 /// One method of the study. `kind = "sweet"` takes the `template` and scaler-learning keys
-/// (defaults: `sweet init sweet`'s); other kinds take none of them.
+/// (defaults: `sweet init sweet`'s), `kronecker` the same but `width_rule`;
+/// `linear-expansion` takes `template` (a learngene);
+/// `weight-selection` and `ligo` take `from` (the size of the direct pre-training they start
+/// from), `ligo` also `operator_steps` and `operator_images` (defaults: `sweet init ligo`'s);
+/// a kind given a key it does not take is an error.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MethodPlan {
@@ -163,48 +263,101 @@ pub struct MethodPlan {
     pub scaler_lr: Option<f64>,
     #[serde(default)]
     pub scaler_warmup_steps: Option<usize>,
+    #[serde(default)]
+    pub from: Option<[usize; 2]>,
+    #[serde(default)]
+    pub operator_steps: Option<usize>,
+    #[serde(default)]
+    pub operator_images: Option<usize>,
 }
 
 impl MethodPlan {
-    /// How this method's models are made; an error names keys its kind does not take.
+    /// How this method's models are made; an error names keys its kind does not take and
+    /// keys it needs.
     pub fn init(&self) -> Result<InitKind, String> {
-        let d = sweet_train::run::ScalerLearning::default();
-        let sweet_keys = [
-            ("width_rule", self.width_rule.is_some()),
-            ("scaler_steps", self.scaler_steps.is_some()),
-            ("scaler_images", self.scaler_images.is_some()),
-            ("scaler_batch_size", self.scaler_batch_size.is_some()),
-            ("scaler_lr", self.scaler_lr.is_some()),
-            ("scaler_warmup_steps", self.scaler_warmup_steps.is_some()),
-            ("template", self.template.is_some()),
+        use MethodKind::*;
+        let scaler_learners: &[MethodKind] = &[Sweet, Kronecker];
+        let keys: [(&str, bool, &[MethodKind]); 10] = [
+            (
+                "template",
+                self.template.is_some(),
+                &[Sweet, LinearExpansion, Kronecker],
+            ),
+            ("width_rule", self.width_rule.is_some(), &[Sweet]),
+            ("scaler_steps", self.scaler_steps.is_some(), scaler_learners),
+            (
+                "scaler_images",
+                self.scaler_images.is_some(),
+                scaler_learners,
+            ),
+            (
+                "scaler_batch_size",
+                self.scaler_batch_size.is_some(),
+                scaler_learners,
+            ),
+            ("scaler_lr", self.scaler_lr.is_some(), scaler_learners),
+            (
+                "scaler_warmup_steps",
+                self.scaler_warmup_steps.is_some(),
+                scaler_learners,
+            ),
+            ("from", self.from.is_some(), &[WeightSelection, Ligo]),
+            ("operator_steps", self.operator_steps.is_some(), &[Ligo]),
+            ("operator_images", self.operator_images.is_some(), &[Ligo]),
         ];
-        match self.kind {
-            MethodKind::Sweet => Ok(InitKind::Sweet {
-                template: self
-                    .template
-                    .clone()
-                    .ok_or_else(|| format!("method {:?} (sweet) needs template", self.name))?,
-                width_rule: self.width_rule,
-                scaler_steps: self.scaler_steps.unwrap_or(d.steps),
-                scaler_images: self.scaler_images.unwrap_or(d.images),
-                scaler_batch_size: self.scaler_batch_size.unwrap_or(d.batch_size),
-                scaler_lr: self.scaler_lr.unwrap_or(d.lr),
-                scaler_warmup_steps: self.scaler_warmup_steps.unwrap_or(d.warmup_steps),
-            }),
-            kind => {
-                if let Some((k, _)) = sweet_keys.iter().find(|(_, set)| *set) {
-                    return Err(format!(
-                        "method {:?} ({kind:?}) does not take {k} (only kind = \"sweet\" does)",
-                        self.name
-                    ));
-                }
-                Ok(if kind == MethodKind::Random {
-                    InitKind::Random
-                } else {
-                    InitKind::Direct
-                })
-            }
+        if let Some((k, _, takers)) = keys
+            .iter()
+            .find(|(_, set, takers)| *set && !takers.contains(&self.kind))
+        {
+            return Err(format!(
+                "method {:?} ({:?}) does not take {k} (only kinds {takers:?} do)",
+                self.name, self.kind
+            ));
         }
+        let template = || {
+            self.template
+                .clone()
+                .ok_or_else(|| format!("method {:?} ({:?}) needs template", self.name, self.kind))
+        };
+        let from = || {
+            self.from
+                .ok_or_else(|| format!("method {:?} ({:?}) needs from", self.name, self.kind))
+        };
+        let d = ScalerLearning::default();
+        let scalers = ScalerLearning {
+            steps: self.scaler_steps.unwrap_or(d.steps),
+            images: self.scaler_images.unwrap_or(d.images),
+            batch_size: self.scaler_batch_size.unwrap_or(d.batch_size),
+            lr: self.scaler_lr.unwrap_or(d.lr),
+            warmup_steps: self.scaler_warmup_steps.unwrap_or(d.warmup_steps),
+            // one thread per cell
+            workers: 1,
+            ..d
+        };
+        let ligo = sweet_baselines::ligo::OperatorTraining::default();
+        Ok(match self.kind {
+            Random => InitKind::Random,
+            Direct => InitKind::Direct,
+            Mimetic => InitKind::Mimetic,
+            Sweet => InitKind::Sweet {
+                template: template()?,
+                width_rule: self.width_rule,
+                scalers,
+            },
+            Kronecker => InitKind::Kronecker {
+                template: template()?,
+                scalers,
+            },
+            LinearExpansion => InitKind::LinearExpansion {
+                template: template()?,
+            },
+            WeightSelection => InitKind::WeightSelection { from: from()? },
+            Ligo => InitKind::Ligo {
+                from: from()?,
+                steps: self.operator_steps.unwrap_or(ligo.steps),
+                images: self.operator_images.unwrap_or(ligo.images),
+            },
+        })
     }
 }
 
@@ -255,14 +408,24 @@ impl Plan {
                     ));
                 }
             }
-            if let InitKind::Sweet { template, .. } = &m.init()? {
-                if !self.templates.iter().any(|t| &t.name == template) {
+            if let Some(template) = m.init()?.template() {
+                let Some(t) = self.templates.iter().find(|t| t.name == template) else {
                     return Err(format!(
                         "method {:?} names template {template:?}, which [[templates]] does not list",
                         m.name
                     ));
+                };
+                if t.generator.method() != m.kind {
+                    return Err(format!(
+                        "method {:?} ({:?}) cannot initialize from template {template:?} \
+                         (generator {:?})",
+                        m.name, m.kind, t.generator
+                    ));
                 }
             }
+        }
+        for t in &self.templates {
+            t.check()?;
         }
         if self.head_dim == 0 || self.seeds.is_empty() || self.sizes.is_empty() {
             return Err("head_dim, seeds and sizes must be non-empty".into());
