@@ -382,10 +382,12 @@ pub fn write_report(
     let mut md = format!("# {title}\n\n");
     let _ = writeln!(
         md,
-        "{} cells: {} methods x {} sizes (depth x width), seeds {}.\n",
+        "{} cells: {} method{} x {} size{} (depth x width), seeds {}.\n",
         rows.len(),
         g.methods.len(),
+        if g.methods.len() == 1 { "" } else { "s" },
         g.sizes.len(),
+        if g.sizes.len() == 1 { "" } else { "s" },
         seeds
             .iter()
             .map(u64::to_string)

@@ -254,7 +254,9 @@ pub fn load(path: &Path, device: &Device) -> Result<TemplateFile, TemplateFileEr
         && file.metadata.get(VERSION_KEY).map(String::as_str) == Some("1")
     {
         return Err(bad(
-            "a template of format_version 1 (written before initialization existed) holds              neither the MAE decoder nor the data normalization that `sweet init sweet` needs:              pre-train it again with this sweet (`sweet pretrain ...`)"
+            "a template of format_version 1 (written before initialization existed) holds \
+             neither the MAE decoder nor the data normalization that `sweet init sweet` needs: \
+             pre-train it again with this sweet (`sweet pretrain ...`)"
                 .into(),
         ));
     }
