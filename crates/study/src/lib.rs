@@ -4,6 +4,7 @@
 //! `results.csv` (one row per finished cell) and `README.md` with tables and plots drawn by
 //! sweet-report.
 
+mod cell_init;
 pub mod jobs;
 pub mod plan;
 pub mod schedule;
