@@ -17,7 +17,7 @@ use sweet_train::run::{
     run_expansion, run_init, run_init_kronecker, ExpandRun, InitRun, KroneckerInitRun, INIT_FILE,
 };
 use sweet_train::{Observer, TrainError};
-use sweet_vit::{GlobalPool, ImgSize, VitConfig};
+use sweet_vit::{GlobalPool, VitConfig};
 
 use crate::jobs::{data_config, Job, Study};
 use crate::plan::InitKind;
@@ -80,7 +80,16 @@ impl Study {
         };
         let (pretrain_s, init_s) = match init {
             InitKind::Random => return Ok(None),
-            InitKind::Direct => (direct_s([depth, width])?.1, 0.0),
+            InitKind::Direct => {
+                // the target's own dense MAE encoder, fine-tuned as it is
+                let (encoder, pretrain_s) = direct_s([depth, width])?;
+                return Ok(Some(MadeInit {
+                    folder: encoder,
+                    source,
+                    pretrain_s,
+                    init_s: 0.0,
+                }));
+            }
             InitKind::Sweet {
                 template,
                 width_rule,
@@ -135,8 +144,8 @@ impl Study {
                 let record = if out.join(INIT_FILE).exists() {
                     BaselineRecord::read(&out)
                 } else {
-                    let (chans, img) = self.downstream_shape;
-                    let vit = self.target_vit([depth, width], heads, chans, img);
+                    let chans = self.downstream_shape.0;
+                    let vit = self.target_vit([depth, width], heads);
                     write_mimetic(
                         &vit,
                         &MimeticConfig::default(),
@@ -181,12 +190,8 @@ impl Study {
                 (seconds, baseline(record)?.seconds)
             }
         };
-        let folder = match init {
-            InitKind::Direct => self.folder(&Job::Direct([depth, width])).join("encoder"),
-            _ => out,
-        };
         Ok(Some(MadeInit {
-            folder,
+            folder: out,
             source,
             pretrain_s,
             init_s,
@@ -195,13 +200,8 @@ impl Study {
 
     /// The architecture of a fresh target for the downstream data (random and data-free
     /// inits).
-    pub(crate) fn target_vit(
-        &self,
-        [depth, width]: [usize; 2],
-        heads: usize,
-        chans: usize,
-        img: ImgSize,
-    ) -> VitConfig {
+    pub(crate) fn target_vit(&self, [depth, width]: [usize; 2], heads: usize) -> VitConfig {
+        let (chans, img) = self.downstream_shape;
         VitConfig {
             img_size: img,
             patch_size: self.plan.pretrain.patch,

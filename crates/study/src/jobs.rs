@@ -325,7 +325,6 @@ impl Study {
             source,
         })?;
         let heads = width / self.plan.head_dim;
-        let (chans, img) = self.downstream_shape;
         let init = m.init().expect("checked by the plan");
         let made = match self.init_cell(&init, [depth, width], heads, seed, &dir, log, device) {
             Ok(made) => made,
@@ -343,7 +342,7 @@ impl Study {
                 global_pool: GlobalPool::Token,
                 ..checkpoint::read_config(folder)?.vit()
             },
-            None => self.target_vit([depth, width], heads, chans, img),
+            None => self.target_vit([depth, width], heads),
         };
         let run = ClassifyRun {
             dataset: data_config(&self.plan.downstream.data, &self.plan.downstream.data_dir),
