@@ -7,11 +7,14 @@
 //! - [`labels_per_class`] draws a seeded, stratified subset; [`synthetic()`] makes a learnable toy
 //!   set; [`write_idx`] writes IDX files (for end-to-end tests).
 //!
+//! - [`DenseSet`] holds a dense task's images with their [`Object`]s and semantic maps.
+//!
 //! Every problem with input files is a [`DataError`] naming the file; nothing panics on bad input.
 
 pub mod augment;
 pub mod cifar;
 pub mod dataset;
+pub mod dense;
 pub mod error;
 pub mod idx;
 pub mod image_folder;
@@ -21,6 +24,7 @@ pub mod subset;
 pub mod synthetic;
 
 pub use augment::Augment;
+pub use dense::{DenseSet, Object};
 pub use dataset::{open, DatasetKind, ImageSet, OpenOptions, ParseKindError, Split};
 pub use error::DataError;
 pub use idx::write_idx;
