@@ -54,6 +54,12 @@ enum Command {
     /// Speed benchmarks that print medians (not tests).
     #[command(subcommand)]
     Bench(commands::bench::Bench),
+    /// Object detection on any backbone: train, eval, predict.
+    #[command(subcommand)]
+    Detect(commands::dense::Dense),
+    /// Semantic segmentation on any backbone: train, eval, predict.
+    #[command(subcommand)]
+    Segment(commands::dense::Dense),
     /// PNG figures from run folders.
     #[command(subcommand)]
     Plot(commands::plot::Plot),
@@ -76,6 +82,8 @@ fn main() {
         Command::Init(a) => commands::init::run(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Plot(a) => commands::plot::run(a),
+        Command::Detect(a) => commands::dense::run(sweet_dense::DenseTask::Detect, a, &given),
+        Command::Segment(a) => commands::dense::run(sweet_dense::DenseTask::Segment, a, &given),
     });
     if let Err(err) = result {
         eprintln!("error: {err}");

@@ -43,28 +43,24 @@ impl Observer for Bars {
         }
     }
     fn epoch_end(&mut self, m: &EpochMetrics) {
-        if let Some(b) = self.bar.take() {
-            b.finish_and_clear();
-        }
         let line = format!(
             "epoch {:>3}  train loss {:.4} acc {:.2}%  test loss {:.4} acc {:.2}%  {:.1}s  {:.0} img/s",
             m.epoch, m.train_loss, 100.0 * m.train_acc, m.test_loss, 100.0 * m.test_acc, m.epoch_seconds, m.images_per_s
         );
-        // With --json, stdout carries only the final result line.
-        if self.json {
-            eprintln!("{line}")
-        } else {
-            println!("{line}")
-        }
+        self.epoch_line(&line);
     }
     fn pretrain_epoch_end(&mut self, m: &PretrainMetrics) {
-        if let Some(b) = self.bar.take() {
-            b.finish_and_clear();
-        }
         let line = format!(
             "epoch {:>3}  masked-patch loss train {:.4} test {:.4}  lr {:.2e}  {:.1}s  {:.0} img/s",
             m.epoch, m.train_loss, m.test_loss, m.lr, m.epoch_seconds, m.images_per_s
         );
+        self.epoch_line(&line);
+    }
+    fn epoch_line(&mut self, line: &str) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+        // With --json, stdout carries only the final result line.
         if self.json {
             eprintln!("{line}")
         } else {

@@ -16,6 +16,9 @@ pub trait Observer {
     fn evaluating(&mut self) {}
     fn epoch_end(&mut self, _metrics: &EpochMetrics) {}
     fn pretrain_epoch_end(&mut self, _metrics: &PretrainMetrics) {}
+    /// The end of an epoch of any other task (detection, segmentation, ...), as the one line
+    /// its record reads as.
+    fn epoch_line(&mut self, _line: &str) {}
 }
 
 /// No reporting.

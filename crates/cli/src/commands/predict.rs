@@ -33,7 +33,7 @@ pub struct Args {
 }
 
 /// Normalized images `[B, C, H, W]` as f32 values, and their names.
-fn read_input(
+pub(super) fn read_input(
     path: &Path,
     c: usize,
     h: usize,
