@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use crate::dataset::ImageSet;
+use crate::image_folder::{GRAY_MEAN, GRAY_STD, IMAGENET_MEAN, IMAGENET_STD};
 
 /// One object of an image: its class and its box.
 #[derive(Clone, Debug, PartialEq)]
@@ -83,5 +84,34 @@ impl DenseSet {
             category_ids: self.category_ids.clone(),
             semantic: self.semantic.as_ref().map(|m| m[..n * plane].to_vec()),
         }
+    }
+}
+
+/// The [`ImageSet`] of a dense split: `pixels` `[len, channels, height, width]`, every label 0 of
+/// one class `image`, and the normalization [`crate::image_folder`] uses (0.5 / 0.5 for gray,
+/// ImageNet's for RGB).
+pub(crate) fn unlabelled_images(
+    pixels: Vec<u8>,
+    len: usize,
+    channels: usize,
+    height: usize,
+    width: usize,
+) -> ImageSet {
+    let (mean, std) = if channels == 3 {
+        (IMAGENET_MEAN.to_vec(), IMAGENET_STD.to_vec())
+    } else {
+        (vec![GRAY_MEAN], vec![GRAY_STD])
+    };
+    ImageSet {
+        pixels,
+        labels: vec![0; len],
+        len,
+        channels,
+        height,
+        width,
+        num_classes: 1,
+        class_names: vec!["image".into()],
+        mean,
+        std,
     }
 }

@@ -97,6 +97,35 @@ pub enum DataError {
     /// An [`crate::OpenOptions`] value that cannot be honoured (e.g. `channels = 2`, `img_size = 0`).
     #[error("{}: invalid option: {}", .path.display(), .message)]
     InvalidOption { path: PathBuf, message: String },
+
+    /// A JSON file that does not parse, or whose records lack a required field.
+    #[error("{}: invalid JSON: {}", .path.display(), .message)]
+    Json { path: PathBuf, message: String },
+
+    /// One entry of a file is invalid: `entry` names it (`annotation 17 (index 16)`,
+    /// `image 3 (index 2)`, `pixel (5, 9)`).
+    #[error("{}: {}: {}", .path.display(), .entry, .message)]
+    BadEntry {
+        path: PathBuf,
+        entry: String,
+        message: String,
+    },
+
+    /// A file that does not fit the rest of its data set (another size or channel count, a
+    /// mask that is not 8-bit gray).
+    #[error("{}: {}", .path.display(), .message)]
+    Invalid { path: PathBuf, message: String },
+
+    /// An output folder that already holds files; nothing was written.
+    #[error("{}: exists and is not empty (nothing was written; remove it or choose another folder)", .path.display())]
+    NotEmpty { path: PathBuf },
+
+    /// A file or folder could not be written.
+    #[error("{}: write error: {}", .path.display(), .source)]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl DataError {
@@ -117,7 +146,12 @@ impl DataError {
             | DataError::EmptyClass { path }
             | DataError::Decode { path, .. }
             | DataError::UnknownClass { path, .. }
-            | DataError::InvalidOption { path, .. } => path,
+            | DataError::InvalidOption { path, .. }
+            | DataError::Json { path, .. }
+            | DataError::BadEntry { path, .. }
+            | DataError::Invalid { path, .. }
+            | DataError::NotEmpty { path }
+            | DataError::Write { path, .. } => path,
         }
     }
 
@@ -126,6 +160,35 @@ impl DataError {
         DataError::Missing {
             path: path.into(),
             note: String::new(),
+        }
+    }
+
+    /// `BadEntry` for `entry` of `path`.
+    pub(crate) fn entry(
+        path: impl Into<PathBuf>,
+        entry: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        DataError::BadEntry {
+            path: path.into(),
+            entry: entry.into(),
+            message: message.into(),
+        }
+    }
+
+    /// `Invalid` for `path`.
+    pub(crate) fn invalid(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        DataError::Invalid {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// `Write` for `path`.
+    pub(crate) fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        DataError::Write {
+            path: path.into(),
+            source,
         }
     }
 

@@ -107,13 +107,18 @@ pub fn load_chw(
     width: u32,
     height: u32,
 ) -> Result<Vec<u8>, DataError> {
-    let img = decode(path)?;
+    Ok(to_chw(&decode(path)?, channels, width, height))
+}
+
+/// `img` converted to `channels` (1 or 3; alpha dropped) and resized to `width x height` if
+/// needed, as `[channels, height, width]` bytes.
+pub fn to_chw(img: &DynamicImage, channels: usize, width: u32, height: u32) -> Vec<u8> {
     if channels == 1 {
         let mut g = img.to_luma8();
         if g.dimensions() != (width, height) {
             g = imageops::resize(&g, width, height, FilterType::Triangle);
         }
-        return Ok(g.into_raw());
+        return g.into_raw();
     }
     let mut rgb = img.to_rgb8();
     if rgb.dimensions() != (width, height) {
@@ -126,7 +131,7 @@ pub fn load_chw(
             chw[c * plane + i] = px.0[c];
         }
     }
-    Ok(chw)
+    chw
 }
 
 /// Checks `opts` and returns `(channels, width, height)`; without `img_size` the size is the

@@ -9,6 +9,7 @@ pub(crate) const TAG_ORDER: u64 = 1;
 pub(crate) const TAG_AUGMENT: u64 = 2;
 pub(crate) const TAG_SUBSET: u64 = 3;
 pub(crate) const TAG_SYNTH: u64 = 4;
+pub(crate) const TAG_CANVAS: u64 = 5;
 
 /// SplitMix64 finalizer: a bijective 64-bit mix with good avalanche.
 fn splitmix64(mut z: u64) -> u64 {
