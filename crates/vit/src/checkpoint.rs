@@ -45,6 +45,10 @@ pub enum CheckpointError {
         /// What to change, when the mismatch suggests it (or empty).
         hint: String,
     },
+    /// A model saved with a config of another patch or grid (e.g. the config from before
+    /// [`Vit::adapt`]): the folder would not load.
+    #[error("the model does not fit the config it is saved with: {reason} (save a model taken to another size or patch by Vit::adapt with VitConfig::adapted)")]
+    ModelConfig { reason: String },
     /// A folder whose architecture is not the one the fine-tuned model was given.
     #[error("{path}: the folder's architecture differs from the model to fine-tune ({reason})")]
     FinetuneArch { path: PathBuf, reason: String },
@@ -62,8 +66,27 @@ pub fn model_metadata(cfg: &VitConfig) -> BTreeMap<String, String> {
     ])
 }
 
-/// Writes only the weights, atomically.
+/// Checks that `model` has the patch and grid of `cfg` (the shapes of `patch_embed.proj.weight`
+/// and `pos_embed` follow from them).
+fn check_fits(model: &Vit, cfg: &VitConfig) -> Result<(), CheckpointError> {
+    let (patch, grid) = (model.patch_embed.patch_size, model.grid);
+    if patch != cfg.patch_size || grid != cfg.grid() {
+        return Err(CheckpointError::ModelConfig {
+            reason: format!(
+                "the model has patch {patch} and grid {grid:?} (images {}), the config patch {} and grid {:?} (images {})",
+                model.img_size(),
+                cfg.patch_size,
+                cfg.grid(),
+                cfg.img_size
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Writes only the weights, atomically. Fails when the model's patch or grid is not `cfg`'s.
 pub fn save_weights(model: &Vit, cfg: &VitConfig, path: &Path) -> Result<(), CheckpointError> {
+    check_fits(model, cfg)?;
     Ok(tensor_file::write(
         path,
         &named_tensors(model),
@@ -91,7 +114,8 @@ fn read_weights(path: &Path) -> Result<tensor_file::TensorFile, CheckpointError>
     Ok(file)
 }
 
-/// Writes a model folder: `model.safetensors` + `config.json` (each atomically).
+/// Writes a model folder: `model.safetensors` + `config.json` (each atomically). Fails, writing
+/// nothing, when the model's patch or grid is not `cfg`'s.
 pub fn save_model(
     model: &Vit,
     cfg: &VitConfig,

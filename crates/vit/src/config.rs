@@ -171,14 +171,7 @@ impl VitConfig {
                 return Err(ConfigError::Zero { name });
             }
         }
-        if !self.img_size.h.is_multiple_of(self.patch_size)
-            || !self.img_size.w.is_multiple_of(self.patch_size)
-        {
-            return Err(ConfigError::PatchDoesNotDivide {
-                img_size: self.img_size,
-                patch_size: self.patch_size,
-            });
-        }
+        check_patch(self.img_size, self.patch_size)?;
         if !self.embed_dim.is_multiple_of(self.num_heads) {
             return Err(ConfigError::HeadsDoNotDivide {
                 embed_dim: self.embed_dim,
@@ -189,6 +182,19 @@ impl VitConfig {
             return Err(ConfigError::BadMlpRatio(self.mlp_ratio));
         }
         Ok(())
+    }
+
+    /// The same architecture for images of `img_size` cut into patches of `patch_size`: what a
+    /// model taken there by [`Vit::adapt`](crate::Vit::adapt) is saved with, so that its
+    /// `config.json` names the new size and patch. Fails as [`Self::validate`].
+    pub fn adapted(&self, img_size: ImgSize, patch_size: usize) -> Result<VitConfig, ConfigError> {
+        let cfg = VitConfig {
+            img_size,
+            patch_size,
+            ..self.clone()
+        };
+        cfg.validate()?;
+        Ok(cfg)
     }
 
     /// Patch grid `[rows, columns]`.
@@ -214,6 +220,27 @@ impl VitConfig {
     pub fn mlp_hidden(&self) -> usize {
         (self.embed_dim as f64 * self.mlp_ratio) as usize
     }
+}
+
+/// Checks that square patches of side `patch_size` tile images of `img_size`: every side
+/// positive and a multiple of the patch.
+pub fn check_patch(img_size: ImgSize, patch_size: usize) -> Result<(), ConfigError> {
+    for (name, v) in [
+        ("img_size (height)", img_size.h),
+        ("img_size (width)", img_size.w),
+        ("patch_size", patch_size),
+    ] {
+        if v == 0 {
+            return Err(ConfigError::Zero { name });
+        }
+    }
+    if !img_size.h.is_multiple_of(patch_size) || !img_size.w.is_multiple_of(patch_size) {
+        return Err(ConfigError::PatchDoesNotDivide {
+            img_size,
+            patch_size,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@
 //! One encoder forward ([`encoder::EncoderView`]) serves every model: the weights of each
 //! block come from a [`encoder::BlockGenerator`] (dense parameters here, a weight template in
 //! `sweet-template`), the ordinary parts from [`Vit`]; [`width`] holds the rules by which every
-//! tensor follows a narrower or wider model, [`pos_embed`] the position tables for other grids.
+//! tensor follows a narrower or wider model, [`pos_embed`] the position tables for other grids,
+//! [`patch_resample`] the patch embedding for another patch size.
 
 pub mod blocks;
 pub mod checkpoint;
@@ -20,6 +21,7 @@ pub mod init;
 pub mod layers;
 pub mod model;
 pub mod names;
+pub mod patch_resample;
 pub mod pos_embed;
 pub mod tensor_file;
 pub mod timm_archs;

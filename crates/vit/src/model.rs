@@ -176,10 +176,17 @@ impl<G: Module> Vit<G> {
 
     /// The same model for images of `img_size` (same patch): a learned position table is
     /// resampled bicubically (timm's `resample_abs_pos_embed`, antialiased), a sin-cos table
-    /// recomputed. Every other parameter is independent of the grid.
-    pub fn resample_grid(mut self, img_size: ImgSize) -> Self {
+    /// recomputed. Every other parameter is independent of the grid. The grid is
+    /// `img_size / patch` rounded down (timm's `img_size // patch_size`); [`Vit::adapt`]
+    /// checks that the patch divides the size instead, and changes the patch too.
+    pub fn resample_grid(self, img_size: ImgSize) -> Self {
         let p = self.patch_embed.patch_size;
-        let to = [img_size.h / p, img_size.w / p];
+        self.with_grid([img_size.h / p, img_size.w / p])
+    }
+
+    /// The same model for the patch grid `to` `[rows, columns]`: the position table resampled
+    /// (learned) or recomputed (sin-cos), as [`Self::resample_grid`].
+    pub(crate) fn with_grid(mut self, to: [usize; 2]) -> Self {
         if to == self.grid {
             return self;
         }

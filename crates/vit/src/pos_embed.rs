@@ -108,6 +108,18 @@ fn axis_weights(input: usize, output: usize) -> Vec<(usize, Vec<f64>)> {
         .collect()
 }
 
+/// The same interpolation of one axis as a dense matrix `[output, input]`, row-major: row `i`
+/// holds output `i`'s weights over the inputs (a resize of a length-`input` signal is this
+/// matrix times it). Used to build the resize matrix of a whole patch
+/// ([`crate::patch_resample::resize_matrix`]).
+pub(crate) fn axis_matrix(input: usize, output: usize) -> Vec<f64> {
+    let mut m = vec![0f64; output * input];
+    for (i, (lo, w)) in axis_weights(input, output).into_iter().enumerate() {
+        m[i * input + lo..i * input + lo + w.len()].copy_from_slice(&w);
+    }
+    m
+}
+
 /// timm's `resample_abs_pos_embed` (bicubic, antialias): a learned table
 /// `[1, prefix + rows*cols, D]` for a `from` grid -> `[1, prefix + rows'*cols', D]` for `to`,
 /// the first `prefix` rows (class token) kept as they are, the patch rows resampled as a

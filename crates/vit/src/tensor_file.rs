@@ -117,7 +117,7 @@ pub struct TensorFile {
 }
 
 impl TensorFile {
-    /// Checks the format name written by [`write`].
+    /// Checks the format name written by [`write()`].
     pub fn expect_format(&self, path: &Path, expected: &str) -> Result<(), TensorFileError> {
         let found = self.metadata.get(FORMAT_KEY).cloned();
         if found.as_deref() == Some(expected) {
