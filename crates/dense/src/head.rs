@@ -58,12 +58,17 @@ impl TokenHead {
     pub fn set_channel_bias(mut self, channel: usize, value: f32) -> Self {
         let (c, s2) = (self.channels, self.sub * self.sub);
         self.fc2.bias = self.fc2.bias.map(|b| {
-            let device = b.device();
-            let mut v: Vec<f32> = b.into_data().convert::<f32>().to_vec::<f32>().expect("f32 bias");
+            let (device, grad) = (b.device(), b.is_require_grad());
+            let mut v: Vec<f32> = b.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 bias");
             for j in 0..s2 {
                 v[j * c + channel] = value;
             }
-            Tensor::from_data(TensorData::new(v, [s2 * c]), &device).require_grad()
+            let new = Tensor::from_data(TensorData::new(v, [s2 * c]), &device);
+            if grad {
+                new.require_grad()
+            } else {
+                new
+            }
         });
         self
     }

@@ -57,7 +57,7 @@ pub fn detect(model: &DenseModel, images: Tensor<4>, classes: usize) -> Vec<Vec<
     let [b, _, ih, iw] = images.dims();
     let map = model.forward(images);
     let [_, c, h, w] = map.dims();
-    let values: Vec<f32> = map.into_data().convert::<f32>().to_vec::<f32>().expect("f32 map");
+    let values: Vec<f32> = map.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 map");
     let stride = model.stride();
     (0..b)
         .map(|i| {

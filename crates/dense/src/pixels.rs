@@ -33,7 +33,7 @@ pub fn predict(logits: Tensor<4>) -> Vec<u8> {
         .reshape([b * h * w])
         .into_data()
         .convert::<i64>()
-        .to_vec::<i64>()
+        .try_to_vec::<i64>()
         .expect("int data")
         .into_iter()
         .map(|c| c as u8)

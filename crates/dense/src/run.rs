@@ -111,7 +111,7 @@ pub fn backbone(
         )));
     }
     let vit = load_for_finetune(dir, &encoder, seed, device)?;
-    Ok(vit.resample_grid(cfg.img_size)) // TEMP
+    Ok(vit.adapt(cfg.img_size, cfg.patch_size)?)
 }
 
 /// A fresh head for `task` on `backbone`'s tokens: every Linear trunc-normal .02 (drawn from a

@@ -11,7 +11,7 @@ fn device() -> Device {
 }
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec::<f32>().unwrap()
+    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
 }
 
 /// Output `(dy * s + dx) * c + ch` of token `(gy, gx)` lands at pixel
@@ -57,7 +57,8 @@ fn a_channel_bias_reaches_every_sub_pixel_of_that_channel_only() {
         sub: 2,
         channels: 3,
     };
-    let head = TokenHead::new(&cfg, &mut Init::new(1, &device())).set_channel_bias(1, -2.19);
+    let autodiff = device().autodiff();
+    let head = TokenHead::new(&cfg, &mut Init::new(1, &autodiff)).set_channel_bias(1, -2.19);
     let bias = values(head.fc2.bias.val());
     for (j, v) in bias.iter().enumerate() {
         assert_eq!(*v, if j % 3 == 1 { -2.19 } else { 0.0 }, "output {j}");
