@@ -241,7 +241,7 @@ fn cost_table(g: &Grid) -> String {
 }
 
 /// Final accuracy against parameters, one line per method with +- std bars.
-fn size_plot(g: &Grid) -> LinePlot {
+fn size_plot(g: &Grid, metric: &str) -> LinePlot {
     let series = g
         .methods
         .iter()
@@ -260,16 +260,16 @@ fn size_plot(g: &Grid) -> LinePlot {
         })
         .collect();
     LinePlot {
-        title: "Final test accuracy against model size (mean +- std over seeds)".into(),
+        title: format!("Final test {metric} against model size (mean +- std over seeds)"),
         x_label: "parameters".into(),
-        y_label: "final test accuracy (%)".into(),
+        y_label: format!("final test {metric} (%)"),
         series,
         log_x: true,
     }
 }
 
 /// Mean accuracy after each epoch, one panel per chosen size, one line per method.
-fn epoch_panels(g: &Grid) -> Panels {
+fn epoch_panels(g: &Grid, metric: &str) -> Panels {
     let mut present: Vec<(usize, usize)> = g
         .sizes
         .iter()
@@ -327,20 +327,20 @@ fn epoch_panels(g: &Grid) -> Panels {
             LinePlot {
                 title,
                 x_label: "epoch".into(),
-                y_label: "test accuracy (%), fixed subset".into(),
+                y_label: format!("test {metric} (%), fixed subset"),
                 series,
                 log_x: false,
             }
         })
         .collect();
     Panels {
-        title: "Test accuracy after each fine-tuning epoch (mean over seeds)".into(),
+        title: format!("Test {metric} after each fine-tuning epoch (mean over seeds)"),
         plots,
     }
 }
 
 /// Final accuracy of each cell against its seconds, one marker series per method.
-fn compute_plot(g: &Grid) -> LinePlot {
+fn compute_plot(g: &Grid, metric: &str) -> LinePlot {
     let series = g
         .methods
         .iter()
@@ -356,21 +356,23 @@ fn compute_plot(g: &Grid) -> LinePlot {
         })
         .collect();
     LinePlot {
-        title: "Final test accuracy against compute (one marker per cell)".into(),
+        title: format!("Final test {metric} against compute (one marker per cell)"),
         x_label: "seconds: pre-training attributed + initialization + fine-tuning".into(),
-        y_label: "final test accuracy (%)".into(),
+        y_label: format!("final test {metric} (%)"),
         series,
         log_x: true,
     }
 }
 
 /// Writes the study report for `rows` into `dir` (created if missing): `README.md` titled
-/// `title` with `notes` appended, and the three PNG plots it embeds. See the module docs.
+/// `title` with `notes` appended, and the three PNG plots it embeds; the rows' numbers are
+/// `metric` (`accuracy`, `AP`, `mIoU`), in percent. See the module docs.
 pub fn write_report(
     dir: &Path,
     title: &str,
     rows: &[CellResult],
     notes: &str,
+    metric: &str,
 ) -> Result<(), ReportError> {
     let g = Grid::new(rows);
     let seeds: Vec<u64> = {
@@ -394,7 +396,7 @@ pub fn write_report(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    md.push_str("## Final test accuracy (%)\n\n");
+    let _ = writeln!(md, "## Final test {metric} (%)\n");
     md.push_str(
         "Full test set at the end of fine-tuning; mean +- sample standard deviation over seeds \
          (the mean alone for one seed); n/a: the method cannot produce that size.\n\n",
@@ -407,9 +409,9 @@ pub fn write_report(
     );
     md.push_str(&cost_table(&g));
     md.push_str("\n## Plots\n\n");
-    let _ = writeln!(md, "![final accuracy against parameters]({SIZE_PLOT})\n");
-    let _ = writeln!(md, "![accuracy after each epoch]({EPOCH_PLOT})\n");
-    let _ = writeln!(md, "![final accuracy against compute]({COMPUTE_PLOT})\n");
+    let _ = writeln!(md, "![final {metric} against parameters]({SIZE_PLOT})\n");
+    let _ = writeln!(md, "![{metric} after each epoch]({EPOCH_PLOT})\n");
+    let _ = writeln!(md, "![final {metric} against compute]({COMPUTE_PLOT})\n");
     if !notes.trim().is_empty() {
         md.push_str(notes.trim_end());
         md.push('\n');
@@ -419,9 +421,9 @@ pub fn write_report(
         path: dir.to_path_buf(),
         source,
     })?;
-    size_plot(&g).write_png(&dir.join(SIZE_PLOT), PLOT_SIZE)?;
-    epoch_panels(&g).write_png(&dir.join(EPOCH_PLOT), PANELS_SIZE)?;
-    compute_plot(&g).write_png(&dir.join(COMPUTE_PLOT), PLOT_SIZE)?;
+    size_plot(&g, metric).write_png(&dir.join(SIZE_PLOT), PLOT_SIZE)?;
+    epoch_panels(&g, metric).write_png(&dir.join(EPOCH_PLOT), PANELS_SIZE)?;
+    compute_plot(&g, metric).write_png(&dir.join(COMPUTE_PLOT), PLOT_SIZE)?;
     atomic_write(&dir.join("README.md"), md.as_bytes())
 }
 
@@ -461,7 +463,7 @@ mod tests {
         let rows: Vec<CellResult> = sizes.iter().map(|&(s, p)| row("m", s, p, &[0.5])).collect();
         let g = Grid::new(&rows);
         assert_eq!(g.sizes, [(2, 32), (4, 64), (6, 96), (8, 256), (12, 64)]);
-        let titles: Vec<String> = epoch_panels(&g)
+        let titles: Vec<String> = epoch_panels(&g, "accuracy")
             .plots
             .into_iter()
             .map(|p| p.title)
@@ -484,7 +486,7 @@ mod tests {
             CellResult::na("m", "", (2, 32, 1), 2, "x"),
         ];
         let g = Grid::new(&rows);
-        let panels = epoch_panels(&g);
+        let panels = epoch_panels(&g, "accuracy");
         assert_eq!(panels.plots.len(), 1);
         let pts = &panels.plots[0].series[0].points;
         let want = [(1.0, 20.0), (2.0, 30.0), (3.0, 30.0)];

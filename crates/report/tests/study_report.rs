@@ -51,7 +51,7 @@ fn accuracy_table_mean_std_na_and_seed_counts() {
         CellResult::na("ws", "", (2, 32, 2), 1, "b"),
     ];
     let dir = tempfile::tempdir().unwrap();
-    write_report(dir.path(), "Study", &rows, "").unwrap();
+    write_report(dir.path(), "Study", &rows, "", "accuracy").unwrap();
     let md = readme(dir.path());
     assert!(md.starts_with("# Study\n"), "{md}");
     // columns by depth then width; methods in order of first appearance
@@ -100,7 +100,7 @@ fn equal_seed_counts_are_not_repeated_and_costs_are_means() {
     rows.push(CellResult::na("random", "", (4, 64, 4), 0, "no"));
     rows.push(CellResult::na("random", "", (4, 64, 4), 1, "no"));
     let dir = tempfile::tempdir().unwrap();
-    write_report(dir.path(), "Study", &rows, "").unwrap();
+    write_report(dir.path(), "Study", &rows, "", "accuracy").unwrap();
     let md = readme(dir.path());
     assert_eq!(
         line_starting(&md, "| sweet | 90"),
@@ -141,8 +141,8 @@ fn plots_are_pngs_of_their_size_and_output_is_deterministic() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
     let notes = "## Notes\n\nRun on 2 cores.";
-    write_report(a.path(), "Study", &rows, notes).unwrap();
-    write_report(&b.path().join("new/dir"), "Study", &rows, notes).unwrap();
+    write_report(a.path(), "Study", &rows, notes, "accuracy").unwrap();
+    write_report(&b.path().join("new/dir"), "Study", &rows, notes, "accuracy").unwrap();
     let md = readme(a.path());
     assert!(md.ends_with("## Notes\n\nRun on 2 cores.\n"), "{md}");
     for (file, size) in [
@@ -182,7 +182,7 @@ fn all_na_or_no_rows_still_write_a_report() {
         )],
     ] {
         let dir = tempfile::tempdir().unwrap();
-        write_report(dir.path(), "Empty", &rows, "").unwrap();
+        write_report(dir.path(), "Empty", &rows, "", "accuracy").unwrap();
         for f in [
             "accuracy_vs_size.png",
             "accuracy_vs_epoch.png",

@@ -30,6 +30,8 @@ use sweet_train::schedule::scaled_lr;
 use sweet_train::{LoopConfig, Observer, METRICS_FILE};
 use sweet_vit::{checkpoint, GlobalPool, ImgSize, VitConfig};
 
+use sweet_dense::DenseData;
+
 use crate::cell_init::CellError::{Failed, Unavailable};
 use crate::plan::{MethodPlan, Plan, TemplateKind, TemplatePlan};
 use crate::StudyError;
@@ -49,8 +51,12 @@ pub struct Study {
     pub runs: PathBuf,
     /// (channels, image size) of the pre-training and downstream data.
     pub pretrain_shape: (usize, ImgSize),
+    /// The shape every cell's init is made at: the downstream data's for classification; for
+    /// a dense task the pre-training data's (its backbone then adapts to the dense data).
     pub downstream_shape: (usize, ImgSize),
     pub classes: usize,
+    /// A dense task's data and its image size.
+    pub dense: Option<(DenseData, ImgSize)>,
 }
 
 pub(crate) fn data_config(data: &str, dir: &Path) -> DataConfig {
@@ -77,6 +83,23 @@ impl Study {
             Ok((s.channels, ImgSize::new(s.height, s.width), s.num_classes))
         };
         let (pc, pimg, _) = shape(&data_config(&plan.pretrain.data, &plan.pretrain.data_dir))?;
+        if plan.task.dense().is_some() {
+            let dir = plan.downstream.data_dir.clone();
+            let data = match plan.downstream.data.as_str() {
+                "masks" => DenseData::Masks { dir },
+                _ => DenseData::Coco { dir },
+            };
+            let set = data.open(Split::Train)?;
+            let img = ImgSize::new(set.images.height, set.images.width);
+            return Ok(Study {
+                plan,
+                runs,
+                pretrain_shape: (pc, pimg),
+                downstream_shape: (pc, pimg),
+                classes: set.classes.len(),
+                dense: Some((data, img)),
+            });
+        }
         let (dc, dimg, classes) = shape(&data_config(
             &plan.downstream.data,
             &plan.downstream.data_dir,
@@ -87,6 +110,7 @@ impl Study {
             pretrain_shape: (pc, pimg),
             downstream_shape: (dc, dimg),
             classes,
+            dense: None,
         })
     }
 
@@ -335,6 +359,18 @@ impl Study {
             Some(m) => (Some(m.folder), m.source, m.pretrain_s, m.init_s),
             None => (None, String::new(), 0.0, 0.0),
         };
+        if self.dense.is_some() {
+            let cell = crate::cell_dense::DenseCell {
+                size: [depth, width],
+                heads,
+                seed,
+                init_from,
+                source: template_name,
+                pretrain_s,
+                init_s,
+            };
+            return self.run_dense_cell(m, cell, &dir, log, device);
+        }
         let f = &self.plan.finetune;
         let vit = match &init_from {
             Some(folder) => VitConfig {
@@ -443,7 +479,7 @@ pub const RESULT_FILE: &str = "result.json";
 /// A cell its method cannot produce: the reason.
 pub const NA_FILE: &str = "na.txt";
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StudyError> {
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StudyError> {
     let text = std::fs::read_to_string(path).map_err(|source| StudyError::Io {
         path: path.to_path_buf(),
         source,

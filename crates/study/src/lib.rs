@@ -4,6 +4,7 @@
 //! `results.csv` (one row per finished cell) and `README.md` with tables and plots drawn by
 //! sweet-report.
 
+mod cell_dense;
 mod cell_init;
 pub mod jobs;
 pub mod plan;
@@ -33,6 +34,8 @@ pub enum StudyError {
     Report(Box<sweet_report::ReportError>),
     #[error(transparent)]
     Baseline(Box<sweet_baselines::BaselineError>),
+    #[error(transparent)]
+    Dense(Box<sweet_dense::DenseError>),
     #[error("{failed} of the study's jobs failed (the others finished): {first}")]
     Jobs { failed: usize, first: String },
 }
@@ -46,6 +49,12 @@ impl From<sweet_train::TrainError> for StudyError {
 impl From<sweet_vit::checkpoint::CheckpointError> for StudyError {
     fn from(e: sweet_vit::checkpoint::CheckpointError) -> Self {
         StudyError::Model(Box::new(e))
+    }
+}
+
+impl From<sweet_dense::DenseError> for StudyError {
+    fn from(e: sweet_dense::DenseError) -> Self {
+        StudyError::Dense(Box::new(e))
     }
 }
 

@@ -14,6 +14,14 @@ use crate::StudyError;
 #[serde(deny_unknown_fields)]
 pub struct Plan {
     pub title: String,
+    /// What the cells fine-tune for: `classify` (the default), `detect` or `segment` (then
+    /// `[downstream]` names COCO data, `data = "coco"`, or mask folders, `data = "masks"`, and
+    /// `[dense]` the backbone's patch on that data).
+    #[serde(default)]
+    pub task: StudyTask,
+    /// Dense tasks only: how the backbone meets the data.
+    #[serde(default)]
+    pub dense: Option<DensePlan>,
     /// Free text appended to the report (what the plan is for, how the budget was chosen).
     #[serde(default)]
     pub notes: String,
@@ -129,6 +137,48 @@ impl TemplatePlan {
             _ => Ok(()),
         }
     }
+}
+
+/// The downstream task of a study.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StudyTask {
+    #[default]
+    Classify,
+    Detect,
+    Segment,
+}
+
+impl StudyTask {
+    /// The dense task, if this is one.
+    pub fn dense(self) -> Option<sweet_dense::DenseTask> {
+        match self {
+            StudyTask::Classify => None,
+            StudyTask::Detect => Some(sweet_dense::DenseTask::Detect),
+            StudyTask::Segment => Some(sweet_dense::DenseTask::Segment),
+        }
+    }
+
+    /// What the report's numbers are.
+    pub fn metric(self) -> &'static str {
+        match self {
+            StudyTask::Classify => "accuracy",
+            StudyTask::Detect => "AP",
+            StudyTask::Segment => "mIoU",
+        }
+    }
+}
+
+/// How a dense task's backbone meets its data: every init is made at the pre-training data's
+/// size and patch, then its patch embedding resampled to `patch` and its position table to
+/// the downstream images (`sweet detect|segment train --model`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DensePlan {
+    pub patch: usize,
+    /// Hidden width of the head's MLP (default: the backbone's width).
+    #[serde(default)]
+    pub head_hidden: Option<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -380,6 +430,24 @@ impl Plan {
     }
 
     fn check(&self) -> Result<(), String> {
+        match (self.task, &self.dense) {
+            (StudyTask::Classify, Some(_)) => {
+                return Err("[dense] is for task = \"detect\" or \"segment\"".into())
+            }
+            (StudyTask::Detect | StudyTask::Segment, None) => {
+                return Err(format!("task = {:?} needs a [dense] table (patch = 8)", self.task))
+            }
+            _ => {}
+        }
+        if self.task != StudyTask::Classify {
+            let d = &self.downstream;
+            if !matches!(d.data.as_str(), "coco" | "masks") || d.labels_per_class.is_some() {
+                return Err(format!(
+                    "task {:?}: [downstream] reads data = \"coco\" or \"masks\" (got {:?}) and takes no labels_per_class",
+                    self.task, d.data
+                ));
+            }
+        }
         for (i, m) in self.methods.iter().enumerate() {
             // A method may be listed twice (e.g. its most important sizes early in the
             // priority order, the rest late) when only its sizes and seeds differ and no cell

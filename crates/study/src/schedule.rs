@@ -199,7 +199,13 @@ pub fn write_report(study: &Study, opts: &StudyOptions) -> Result<Vec<CellResult
         pretrained / 3600.0,
         opts.plan_text.trim()
     );
-    sweet_report::write_report(&opts.out, &study.plan.title, &rows, &notes)?;
+    sweet_report::write_report(
+        &opts.out,
+        &study.plan.title,
+        &rows,
+        &notes,
+        study.plan.task.metric(),
+    )?;
     Ok(rows)
 }
 
