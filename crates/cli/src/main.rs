@@ -57,6 +57,9 @@ enum Command {
     /// PNG figures from run folders.
     #[command(subcommand)]
     Plot(commands::plot::Plot),
+    /// Make data sets for the dense tasks (MNIST-canvas).
+    #[command(subcommand)]
+    Data(commands::data::Data),
 }
 
 fn main() {
@@ -76,6 +79,7 @@ fn main() {
         Command::Init(a) => commands::init::run(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Plot(a) => commands::plot::run(a),
+        Command::Data(a) => commands::data::run(a),
     });
     if let Err(err) = result {
         eprintln!("error: {err}");

@@ -2,6 +2,7 @@
 
 pub mod baselines;
 pub mod bench;
+pub mod data;
 pub mod eval;
 pub mod finetune;
 pub mod init;
