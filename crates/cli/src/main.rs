@@ -63,6 +63,9 @@ enum Command {
     /// PNG figures from run folders.
     #[command(subcommand)]
     Plot(commands::plot::Plot),
+    /// Make data sets for the dense tasks (MNIST-canvas).
+    #[command(subcommand)]
+    Data(commands::data::Data),
 }
 
 fn main() {
@@ -84,6 +87,7 @@ fn main() {
         Command::Plot(a) => commands::plot::run(a),
         Command::Detect(a) => commands::dense::run(sweet_dense::DenseTask::Detect, a, &given),
         Command::Segment(a) => commands::dense::run(sweet_dense::DenseTask::Segment, a, &given),
+        Command::Data(a) => commands::data::run(a),
     });
     if let Err(err) = result {
         eprintln!("error: {err}");

@@ -68,3 +68,15 @@ impl Observer for Bars {
         }
     }
 }
+
+/// A bar counting `len` items of work (hidden when stderr is not a terminal).
+pub fn count_bar(len: u64, prefix: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(prefix.to_string());
+    bar
+}

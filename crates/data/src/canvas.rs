@@ -1,5 +1,5 @@
 //! MNIST-canvas: detection, instance and semantic segmentation data made from MNIST digits
-//! (shared/DATA.md; no such data ships in any package these machines can reach).
+//! (no detection or segmentation data ships in any package these machines can reach).
 //!
 //! A canvas is an `S x S` gray image (black background) with 1 to `max_digits` digits pasted
 //! on it (the count uniform), each scaled (bilinear) to a random square side in

@@ -155,6 +155,31 @@ fn rle_masks_are_the_visible_masks_with_tight_boxes_and_areas() {
 }
 
 #[test]
+fn annotations_json_holds_plain_coco_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("set");
+    write(&out, &config(2)).unwrap();
+    let path = out.join("test").join(ANNOTATIONS_FILE);
+    let raw: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let keys = |record: &serde_json::Value| {
+        let mut k: Vec<String> = record.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k.join(" ")
+    };
+    for a in raw["annotations"].as_array().unwrap() {
+        let want = "area bbox category_id id image_id iscrowd segmentation";
+        assert_eq!(keys(a), want);
+        assert_eq!(a["iscrowd"], serde_json::json!(0));
+    }
+    for im in raw["images"].as_array().unwrap() {
+        assert_eq!(keys(im), "file_name height id width");
+    }
+    let categories = raw["categories"].as_array().unwrap();
+    assert_eq!(categories.len(), 10);
+    assert_eq!(categories[3], serde_json::json!({"id": 4, "name": "3"}));
+}
+
+#[test]
 fn semantic_maps_are_the_union_of_the_instance_masks() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("set");

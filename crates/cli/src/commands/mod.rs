@@ -2,6 +2,7 @@
 
 pub mod baselines;
 pub mod bench;
+pub mod data;
 pub mod dense;
 pub mod eval;
 pub mod finetune;

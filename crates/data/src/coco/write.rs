@@ -194,14 +194,17 @@ fn canvas_annotations(canvas: &Canvas, image_id: u64) -> Vec<Annotation> {
 }
 
 /// `dataset` as JSON without the optional fields hotcoco writes as `null` (`score`,
-/// `keypoints`, `license`, ...) and LVIS's empty per-image category lists, so the file reads
-/// as plain COCO ground truth.
+/// `keypoints`, `license`, ...) and LVIS's empty per-image category lists, and with `iscrowd`
+/// as COCO's 0 / 1 (hotcoco writes a bool), so the file reads as plain COCO ground truth.
 fn plain_coco(dataset: &Dataset) -> serde_json::Value {
     let mut value = serde_json::to_value(dataset).expect("COCO types serialize to JSON");
     if let Some(top) = value.as_object_mut() {
         top.retain(|_, v| !v.is_null());
         for record in top.values_mut().filter_map(|v| v.as_array_mut()).flatten() {
             if let Some(fields) = record.as_object_mut() {
+                if let Some(crowd) = fields.get_mut("iscrowd") {
+                    *crowd = serde_json::Value::from(u8::from(crowd.as_bool() == Some(true)));
+                }
                 fields.retain(|key, v| {
                     let empty_lvis =
                         key.ends_with("category_ids") && v.as_array().is_some_and(|a| a.is_empty());
