@@ -12,16 +12,35 @@ fn canvases(dir: &Path) -> String {
     let mnist = idx_images(dir, 60, 30);
     let out = dir.join("canvas");
     let o = out.to_str().unwrap();
-    let args = ["data", "canvas", "--out", o, "--size", "48", "--train", "48"];
+    let args = [
+        "data", "canvas", "--out", o, "--size", "48", "--train", "48",
+    ];
     let mut args = args.to_vec();
-    args.extend(["--test", "16", "--seed", "3", "--mnist-dir", &mnist]);
+    args.extend([
+        "--test",
+        "16",
+        "--seed",
+        "3",
+        "--mnist-dir",
+        &mnist,
+        "--json",
+    ]);
     sweet_json(&args);
     o.to_string()
 }
 
 /// The tiny recipe of every run here.
 const TINY: [&str; 10] = [
-    "--epochs", "2", "--batch-size", "16", "--warmup-epochs", "0", "--lr", "1e-3", "--workers", "1",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "16",
+    "--warmup-epochs",
+    "0",
+    "--lr",
+    "1e-3",
+    "--workers",
+    "1",
 ];
 
 fn train(task: &str, data: &str, out: &Path, extra: &[&str]) -> serde_json::Value {
@@ -40,7 +59,9 @@ fn read(path: &Path) -> serde_json::Value {
 fn detection_trains_scores_the_same_from_its_folder_draws_and_resumes_exactly() {
     let tmp = tempfile::tempdir().unwrap();
     let data = canvases(tmp.path());
-    let random = ["--depth", "2", "--width", "32", "--heads", "2", "--patch", "8"];
+    let random = [
+        "--depth", "2", "--width", "32", "--heads", "2", "--patch", "8",
+    ];
     let run = tmp.path().join("detect");
     let done = train("detect", &data, &run, &random);
     assert_eq!(done["finished"], true);
@@ -50,7 +71,12 @@ fn detection_trains_scores_the_same_from_its_folder_draws_and_resumes_exactly() 
     let lines = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 2);
     let model = run.join("model");
-    for f in ["model.safetensors", "config.json", "head.safetensors", "dense.json"] {
+    for f in [
+        "model.safetensors",
+        "config.json",
+        "head.safetensors",
+        "dense.json",
+    ] {
         assert!(model.join(f).exists(), "{f}");
     }
     let config = read(&model.join("config.json"));
@@ -60,7 +86,15 @@ fn detection_trains_scores_the_same_from_its_folder_draws_and_resumes_exactly() 
 
     // the folder, read back, scores the whole test set exactly as the run's final evaluation
     let m = model.to_str().unwrap();
-    let eval = sweet_json(&["detect", "eval", "--model", m, "--data-dir", &data, "--json"]);
+    let eval = sweet_json(&[
+        "detect",
+        "eval",
+        "--model",
+        m,
+        "--data-dir",
+        &data,
+        "--json",
+    ]);
     let fin = read(&run.join("final.json"));
     assert_eq!(eval["scores"], fin["test"]);
     assert_eq!(eval["images"], 16);
@@ -68,7 +102,9 @@ fn detection_trains_scores_the_same_from_its_folder_draws_and_resumes_exactly() 
     let pics = tmp.path().join("pics");
     let input = format!("{data}/test/images");
     let p = pics.to_str().unwrap();
-    let args = ["detect", "predict", "--model", m, "--input", &input, "--out", p];
+    let args = [
+        "detect", "predict", "--model", m, "--input", &input, "--out", p,
+    ];
     let mut args = args.to_vec();
     args.extend(["--limit", "3", "--threshold", "0", "--json"]);
     let pred = sweet_json(&args);
@@ -111,12 +147,35 @@ fn segmentation_from_a_28px_patch4_folder_trains_and_draws_maps() {
     let folder = tmp.path().join("init");
     let f = folder.to_str().unwrap();
     let init = [
-        "init", "random", "--img-size", "28", "--in-chans", "1", "--patch", "4", "--depth", "2",
-        "--width", "32", "--heads", "2", "--classes", "10", "--seed", "0", "--out", f,
+        "init",
+        "random",
+        "--img-size",
+        "28",
+        "--in-chans",
+        "1",
+        "--patch",
+        "4",
+        "--depth",
+        "2",
+        "--width",
+        "32",
+        "--heads",
+        "2",
+        "--classes",
+        "10",
+        "--seed",
+        "0",
+        "--out",
+        f,
     ];
     assert!(sweet(&init).status.success());
     let run = tmp.path().join("segment");
-    let done = train("segment", &data, &run, &["--model", f, "--layer-decay", "0.75"]);
+    let done = train(
+        "segment",
+        &data,
+        &run,
+        &["--model", f, "--layer-decay", "0.75"],
+    );
     assert_eq!(done["finished"], true);
     assert_eq!(done["metric"], "mIoU");
     let test = &done["test"];
@@ -130,7 +189,15 @@ fn segmentation_from_a_28px_patch4_folder_trains_and_draws_maps() {
 
     let m = run.join("model");
     let m = m.to_str().unwrap();
-    let eval = sweet_json(&["segment", "eval", "--model", m, "--data-dir", &data, "--json"]);
+    let eval = sweet_json(&[
+        "segment",
+        "eval",
+        "--model",
+        m,
+        "--data-dir",
+        &data,
+        "--json",
+    ]);
     assert_eq!(eval["scores"], read(&run.join("final.json"))["test"]);
     let wrong = sweet(&["detect", "eval", "--model", m, "--data-dir", &data]);
     assert!(!wrong.status.success());
@@ -140,7 +207,9 @@ fn segmentation_from_a_28px_patch4_folder_trains_and_draws_maps() {
     let pics = tmp.path().join("maps");
     let input = format!("{data}/test/images");
     let p = pics.to_str().unwrap();
-    let args = ["segment", "predict", "--model", m, "--input", &input, "--out", p];
+    let args = [
+        "segment", "predict", "--model", m, "--input", &input, "--out", p,
+    ];
     let mut args = args.to_vec();
     args.extend(["--limit", "2", "--scale", "2", "--json"]);
     assert_eq!(sweet_json(&args)["images"], 2);

@@ -24,9 +24,11 @@ fn a_detection_study_fine_tunes_every_init_as_a_detector_and_reports_ap() {
     let canvas = dir.path().join("canvas");
     let c = canvas.to_str().unwrap();
     let src = digits(dir.path(), "src", 7);
-    let args = ["data", "canvas", "--out", c, "--size", "48", "--train", "32"];
+    let args = [
+        "data", "canvas", "--out", c, "--size", "48", "--train", "32",
+    ];
     let mut args = args.to_vec();
-    args.extend(["--test", "8", "--seed", "1", "--mnist-dir", &src]);
+    args.extend(["--test", "8", "--seed", "1", "--mnist-dir", &src, "--json"]);
     sweet_json(&args);
     let text = format!(
         r#"

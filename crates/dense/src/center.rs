@@ -107,12 +107,7 @@ pub fn targets(images: &[&[Object]], classes: usize, map: [usize; 2], stride: f3
                 }
             }
             let at = iy * w + ix;
-            let values = [
-                bw / stride,
-                bh / stride,
-                cx - ix as f32,
-                cy - iy as f32,
-            ];
+            let values = [bw / stride, bh / stride, cx - ix as f32, cy - iy as f32];
             for (c, v) in values.into_iter().enumerate() {
                 boxes[(i * 4 + c) * plane + at] = v;
             }
@@ -139,9 +134,7 @@ pub struct Loss {
 impl Loss {
     /// `heat + 0.1 size + offset`.
     pub fn total(&self) -> Tensor<1> {
-        self.heat.clone()
-            + self.size.clone() * SIZE_WEIGHT
-            + self.offset.clone() * OFFSET_WEIGHT
+        self.heat.clone() + self.size.clone() * SIZE_WEIGHT + self.offset.clone() * OFFSET_WEIGHT
     }
 }
 
@@ -157,7 +150,8 @@ pub fn loss(map: Tensor<4>, t: &Targets) -> Loss {
     let gt = tensor(&t.heat, k);
     let pos = gt.clone().equal_elem(1.0).float();
     let p = sigmoid(logits.clone());
-    let pos_term = (p.clone().neg() + 1.0).powi_scalar(2) * log_sigmoid(logits.clone()) * pos.clone();
+    let pos_term =
+        (p.clone().neg() + 1.0).powi_scalar(2) * log_sigmoid(logits.clone()) * pos.clone();
     let neg_term = (gt.neg() + 1.0).powi_scalar(4)
         * p.powi_scalar(2)
         * log_sigmoid(logits.neg())
@@ -213,8 +207,14 @@ pub fn decode(
             let bh = at(classes + 1, y, x).max(0.0) * stride;
             let cx = (x as f32 + at(classes + 2, y, x)) * stride;
             let cy = (y as f32 + at(classes + 3, y, x)) * stride;
-            let (x0, y0) = ((cx - bw / 2.0).clamp(0.0, iw), (cy - bh / 2.0).clamp(0.0, ih));
-            let (x1, y1) = ((cx + bw / 2.0).clamp(0.0, iw), (cy + bh / 2.0).clamp(0.0, ih));
+            let (x0, y0) = (
+                (cx - bw / 2.0).clamp(0.0, iw),
+                (cy - bh / 2.0).clamp(0.0, ih),
+            );
+            let (x1, y1) = (
+                (cx + bw / 2.0).clamp(0.0, iw),
+                (cy + bh / 2.0).clamp(0.0, ih),
+            );
             Detection {
                 class: k,
                 bbox: [x0, y0, x1 - x0, y1 - y0],

@@ -55,7 +55,10 @@ pub fn save(
     let path = dir.join(HEAD_FILE);
     let metadata = std::collections::BTreeMap::from([
         (tensor_file::FORMAT_KEY.to_string(), HEAD_FORMAT.to_string()),
-        (tensor_file::VERSION_KEY.to_string(), HEAD_FORMAT_VERSION.to_string()),
+        (
+            tensor_file::VERSION_KEY.to_string(),
+            HEAD_FORMAT_VERSION.to_string(),
+        ),
     ]);
     tensor_file::write(&path, &head, &metadata)
         .map_err(|e| DenseError::Invalid(format!("writing {}: {e}", path.display())))?;

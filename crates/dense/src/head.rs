@@ -59,7 +59,11 @@ impl TokenHead {
         let (c, s2) = (self.channels, self.sub * self.sub);
         self.fc2.bias = self.fc2.bias.map(|b| {
             let (device, grad) = (b.device(), b.is_require_grad());
-            let mut v: Vec<f32> = b.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 bias");
+            let mut v: Vec<f32> = b
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .expect("f32 bias");
             for j in 0..s2 {
                 v[j * c + channel] = value;
             }

@@ -11,6 +11,7 @@ use sweet_train::source::evaluation_loader;
 
 use crate::center;
 use crate::eval::{coco_ap, Detection, DetectionScores, SegmentationMeter, SegmentationScores};
+use crate::head::HeadConfig;
 use crate::model::DenseModel;
 use crate::pixels;
 
@@ -40,6 +41,27 @@ impl DenseTask {
         }
     }
 
+    /// The head of this task on a backbone of token width `width` and patch `patch`: detection
+    /// maps at stride 4 (CenterNet's: `s = patch / 4`), segmentation at full resolution
+    /// (`s = patch`); MLP hidden width `hidden` (default `width`).
+    pub fn head(
+        self,
+        width: usize,
+        hidden: Option<usize>,
+        patch: usize,
+        classes: usize,
+    ) -> HeadConfig {
+        HeadConfig {
+            width,
+            hidden: hidden.unwrap_or(width),
+            sub: match self {
+                DenseTask::Detect => (patch / 4).max(1),
+                DenseTask::Segment => patch,
+            },
+            channels: self.channels(classes),
+        }
+    }
+
     /// The headline score's name.
     pub fn score_name(self) -> &'static str {
         match self {
@@ -57,7 +79,11 @@ pub fn detect(model: &DenseModel, images: Tensor<4>, classes: usize) -> Vec<Vec<
     let [b, _, ih, iw] = images.dims();
     let map = model.forward(images);
     let [_, c, h, w] = map.dims();
-    let values: Vec<f32> = map.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 map");
+    let values: Vec<f32> = map
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32 map");
     let stride = model.stride();
     (0..b)
         .map(|i| {
@@ -115,10 +141,19 @@ pub fn evaluate(
         DenseTask::Detect => {
             let mut dets = Vec::with_capacity(set.len());
             for batch in loader.epoch(0) {
-                dets.extend(detect(model, crate::batch::images(&batch, &device), classes));
+                dets.extend(detect(
+                    model,
+                    crate::batch::images(&batch, &device),
+                    classes,
+                ));
             }
             let [h, w] = [set.images.height, set.images.width];
-            Ok(Scores::Detection(coco_ap(&set.objects, [h, w], classes, &dets)?))
+            Ok(Scores::Detection(coco_ap(
+                &set.objects,
+                [h, w],
+                classes,
+                &dets,
+            )?))
         }
         DenseTask::Segment => {
             let mut meter = SegmentationMeter::new(set.semantic_classes());

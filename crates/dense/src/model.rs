@@ -49,12 +49,12 @@ impl DenseModel {
 pub fn param_groups(layer_decay: Option<f64>, depth: usize) -> ParamGroups {
     match layer_decay {
         None => ParamGroups::timm(),
-        Some(decay) => ParamGroups::timm().with_lr_scale(move |key| match key
-            .strip_prefix(BACKBONE)
-        {
-            Some(k) => decay.powi((depth + 1).saturating_sub(layer_id(k, depth)) as i32),
-            None => 1.0,
-        }),
+        Some(decay) => {
+            ParamGroups::timm().with_lr_scale(move |key| match key.strip_prefix(BACKBONE) {
+                Some(k) => decay.powi((depth + 1).saturating_sub(layer_id(k, depth)) as i32),
+                None => 1.0,
+            })
+        }
     }
 }
 

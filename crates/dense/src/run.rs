@@ -116,7 +116,13 @@ pub fn backbone(
 
 /// A fresh head for `task` on `backbone`'s tokens: every Linear trunc-normal .02 (drawn from a
 /// stream apart from the backbone's), detection's heatmap biases at CenterNet's prior.
-pub fn fresh_head(task: DenseTask, cfg: &HeadConfig, classes: usize, seed: u64, device: &Device) -> TokenHead {
+pub fn fresh_head(
+    task: DenseTask,
+    cfg: &HeadConfig,
+    classes: usize,
+    seed: u64,
+    device: &Device,
+) -> TokenHead {
     let head = TokenHead::new(cfg, &mut Init::new(seed ^ HEAD_SEED, device));
     match task {
         DenseTask::Detect => (0..classes).fold(head, |h, k| h.set_channel_bias(k, HEAT_PRIOR_BIAS)),
@@ -200,7 +206,9 @@ pub fn run_dense(
         model,
         history,
         final_scores,
-    } = train(cfg, run.task, model, train_set, test_set, out, resume, observer)?;
+    } = train(
+        cfg, run.task, model, train_set, test_set, out, resume, observer,
+    )?;
     if final_scores.is_some() {
         folder::save(
             &model.valid(),

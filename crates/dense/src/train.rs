@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sweet_data::DenseSet;
 use sweet_train::epochs::LoopConfig;
 use sweet_train::error::TrainError;
-use sweet_train::metrics::METRICS_FILE;
+use sweet_train::metrics::{self, METRICS_FILE};
 use sweet_train::observer::Observer;
 use sweet_train::param_groups::ParamGroups;
 use sweet_train::run_state::Progress;
@@ -50,11 +50,16 @@ impl DenseTrainConfig {
         let bad = |msg: String| Err(TrainError::Invalid(msg));
         if let Some(d) = self.layer_decay {
             if !(d > 0.0 && d <= 1.0) {
-                return bad(format!("--layer-decay must be in (0, 1] (1 = no decay), got {d}"));
+                return bad(format!(
+                    "--layer-decay must be in (0, 1] (1 = no decay), got {d}"
+                ));
             }
         }
         if !(0.0..1.0).contains(&self.drop_path) {
-            return bad(format!("--drop-path must be in [0, 1), got {}", self.drop_path));
+            return bad(format!(
+                "--drop-path must be in [0, 1), got {}",
+                self.drop_path
+            ));
         }
         if self.eval_images == Some(0) {
             return bad("--eval-images must be at least 1".into());
@@ -243,11 +248,7 @@ impl Task for Fit<'_> {
 
     fn end_epoch(&mut self, model: &DenseModel, t: EpochTotals) -> Result<DenseEpoch, TrainError> {
         let test = self.score(model, &self.epoch_set)?;
-        let train_terms = t
-            .sums
-            .keys()
-            .map(|k| (k.to_string(), t.mean(k)))
-            .collect();
+        let train_terms = t.sums.keys().map(|k| (k.to_string(), t.mean(k))).collect();
         Ok(DenseEpoch {
             epoch: t.epoch,
             step: t.step,
@@ -263,25 +264,12 @@ impl Task for Fit<'_> {
 
     fn end_run(&mut self, model: &DenseModel, progress: Progress) -> Result<(), TrainError> {
         let path = self.out.join(FINAL_FILE);
-        let done = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|text| serde_json::from_str::<DenseFinal>(&text).ok())
-            .filter(|f| (f.epochs, f.steps) == (progress.epoch, progress.step));
-        if let Some(done) = done {
+        let done_at = |f: &DenseFinal| (f.epochs, f.steps);
+        if let Some(done) = metrics::finished(&path, done_at, progress.epoch, progress.step) {
             self.final_scores = Some(done);
             return Ok(());
         }
         let test = self.score(model, &self.test_set)?;
-        let metrics_path = self.out.join(METRICS_FILE);
-        let lines = std::fs::read_to_string(&metrics_path).map_err(|source| TrainError::Io {
-            path: metrics_path,
-            source,
-        })?;
-        let train_seconds = lines
-            .lines()
-            .filter_map(|l| serde_json::from_str::<DenseEpoch>(l).ok())
-            .map(|m| m.epoch_seconds)
-            .sum();
         let scores = DenseFinal {
             task: self.task,
             test_score: test.headline(),
@@ -289,11 +277,9 @@ impl Task for Fit<'_> {
             test_images: self.test_set.len(),
             epochs: progress.epoch,
             steps: progress.step,
-            train_seconds,
+            train_seconds: metrics::train_seconds(&self.out.join(METRICS_FILE))?,
         };
-        let text = serde_json::to_string_pretty(&scores).expect("serializable");
-        sweet_vit::tensor_file::atomic_write(&path, text.as_bytes())
-            .map_err(|source| TrainError::Write { path, source })?;
+        metrics::write_final(&path, &scores)?;
         self.final_scores = Some(scores);
         Ok(())
     }

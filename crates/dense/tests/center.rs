@@ -48,7 +48,10 @@ fn one_object_puts_a_unit_peak_and_its_box_at_the_centre_cell() {
     assert!((heat(1, 2, 5) - side).abs() < 1e-6);
     assert!((heat(1, 3, 5) - (-2.0 / (2.0 * sigma * sigma)).exp()).abs() < 1e-6);
     assert_eq!(heat(1, 2, 6), 0.0, "outside the radius");
-    assert!(t.heat[..64].iter().all(|&v| v == 0.0), "other class untouched");
+    assert!(
+        t.heat[..64].iter().all(|&v| v == 0.0),
+        "other class untouched"
+    );
     let at = 2 * 8 + 4;
     let boxes: Vec<f32> = (0..4).map(|c| t.boxes[c * 64 + at]).collect();
     assert_eq!(boxes, vec![5.0, 3.0, 0.5, 0.5]);
@@ -116,12 +119,20 @@ fn decode_keeps_local_maxima_only_and_clips_to_the_image() {
 /// `RegL1Loss` on a small random case.
 #[test]
 fn loss_is_centernets_focal_and_l1() {
-    let objs = [object(0, [2.0, 2.0, 9.0, 7.0]), object(1, [8.0, 6.0, 6.0, 8.0])];
+    let objs = [
+        object(0, [2.0, 2.0, 9.0, 7.0]),
+        object(1, [8.0, 6.0, 6.0, 8.0]),
+    ];
     let (classes, grid) = (2, [4, 4]);
     let t = targets(&[&objs], classes, grid, 4.0);
     let n = (classes + 4) * 16;
-    let values: Vec<f32> = (0..n).map(|i| ((i * 37 % 23) as f32 - 11.0) / 4.0).collect();
-    let map = Tensor::<4>::from_data(TensorData::new(values.clone(), [1, classes + 4, 4, 4]), &device());
+    let values: Vec<f32> = (0..n)
+        .map(|i| ((i * 37 % 23) as f32 - 11.0) / 4.0)
+        .collect();
+    let map = Tensor::<4>::from_data(
+        TensorData::new(values.clone(), [1, classes + 4, 4, 4]),
+        &device(),
+    );
     let l = loss(map, &t);
     let (mut heat, mut size, mut offset) = (0f64, 0f64, 0f64);
     for i in 0..classes * 16 {

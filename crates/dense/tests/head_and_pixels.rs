@@ -29,7 +29,10 @@ fn the_head_puts_each_tokens_outputs_on_its_own_block_of_pixels() {
     let tokens = Init::new(2, &device()).normal([b, gh * gw, 6], 1.0);
     let map = head.forward(tokens.clone(), [gh, gw]);
     assert_eq!(map.dims(), [b, 3, gh * 2, gw * 2]);
-    let flat = values(head.fc2.forward(gelu(head.fc1.forward(head.norm.forward(tokens)))));
+    let flat = values(
+        head.fc2
+            .forward(gelu(head.fc1.forward(head.norm.forward(tokens)))),
+    );
     let map = values(map);
     for bi in 0..b {
         for gy in 0..gh {
@@ -37,7 +40,8 @@ fn the_head_puts_each_tokens_outputs_on_its_own_block_of_pixels() {
                 for dy in 0..2 {
                     for dx in 0..2 {
                         for ch in 0..3 {
-                            let want = flat[(bi * gh * gw + gy * gw + gx) * 12 + (dy * 2 + dx) * 3 + ch];
+                            let want =
+                                flat[(bi * gh * gw + gy * gw + gx) * 12 + (dy * 2 + dx) * 3 + ch];
                             let (y, x) = (gy * 2 + dy, gx * 2 + dx);
                             let got = map[((bi * 3 + ch) * gh * 2 + y) * gw * 2 + x];
                             assert_eq!(got, want);
@@ -86,7 +90,11 @@ fn pixel_cross_entropy_skips_ignored_pixels() {
         sum += lse - r[l as usize] as f64;
         n += 1;
     }
-    assert!((got as f64 - sum / n as f64).abs() < 1e-5, "{got} vs {}", sum / n as f64);
+    assert!(
+        (got as f64 - sum / n as f64).abs() < 1e-5,
+        "{got} vs {}",
+        sum / n as f64
+    );
     let all_ignored = cross_entropy(logits.clone(), &[255u8; 8]).into_scalar::<f32>();
     assert_eq!(all_ignored, 0.0);
     let pred = predict(logits);

@@ -355,55 +355,52 @@ impl Study {
             Err(Unavailable(reason)) => return write_text(&dir.join(NA_FILE), &reason),
             Err(Failed(e)) => return Err(e),
         };
-        let (init_from, template_name, pretrain_s, init_s) = match made {
+        let (init_from, source, pretrain_s, init_s) = match made {
             Some(m) => (Some(m.folder), m.source, m.pretrain_s, m.init_s),
             None => (None, String::new(), 0.0, 0.0),
         };
-        if self.dense.is_some() {
-            let cell = crate::cell_dense::DenseCell {
-                size: [depth, width],
-                heads,
-                seed,
-                init_from,
-                source: template_name,
-                pretrain_s,
-                init_s,
-            };
-            return self.run_dense_cell(m, cell, &dir, log, device);
-        }
+        let cell = Cell {
+            size: [depth, width],
+            heads,
+            seed,
+            init_from,
+            source,
+            pretrain_s,
+            init_s,
+        };
+        let tuned = if self.dense.is_some() {
+            self.run_dense_cell(m, &cell, &dir, log, device)?
+        } else {
+            self.run_classification_cell(m, &cell, &dir, log, device)?
+        };
+        write_row(m, cell, tuned, &dir)
+    }
+
+    /// The classification fine-tuning of one cell (resumed when its folder holds a checkpoint).
+    fn run_classification_cell(
+        &self,
+        m: &MethodPlan,
+        c: &Cell,
+        dir: &Path,
+        log: &mut dyn Observer,
+        device: &Device,
+    ) -> Result<Tuned, StudyError> {
         let f = &self.plan.finetune;
-        let vit = match &init_from {
+        let vit = match &c.init_from {
             Some(folder) => VitConfig {
                 num_classes: self.classes,
                 global_pool: GlobalPool::Token,
                 ..checkpoint::read_config(folder)?.vit()
             },
-            None => self.target_vit([depth, width], heads),
+            None => self.target_vit(c.size, c.heads),
         };
         let run = ClassifyRun {
             dataset: data_config(&self.plan.downstream.data, &self.plan.downstream.data_dir),
             labels_per_class: self.plan.downstream.labels_per_class,
-            init_from,
+            init_from: c.init_from.clone(),
             vit: vit.clone(),
             train: TrainConfig {
-                run: LoopConfig {
-                    epochs: m.finetune_epochs.unwrap_or(f.epochs),
-                    batch_size: f.batch_size,
-                    lr: f.lr,
-                    min_lr: f.min_lr,
-                    warmup_epochs: f.warmup_epochs,
-                    optimizer: AdamWConfig {
-                        beta1: 0.9,
-                        beta2: 0.999,
-                        eps: 1e-8,
-                        weight_decay: f.weight_decay,
-                        grad_clip: f.grad_clip,
-                    },
-                    seed,
-                    workers: 1,
-                    max_steps: None,
-                    stop_after: None,
-                },
+                run: f.loop_config(m.finetune_epochs.unwrap_or(f.epochs), c.seed),
                 label_smoothing: f.smoothing,
                 pad_crop: f.pad_crop,
                 hflip: false,
@@ -419,32 +416,13 @@ impl Study {
             Some(f) => f,
             None => read_json(&ft.join(FINAL_FILE))?,
         };
-        let acc_epochs: Vec<f64> = read_jsonl::<EpochMetrics>(&ft.join(METRICS_FILE))
-            .map_err(|source| StudyError::Io {
-                path: ft.join(METRICS_FILE),
-                source,
-            })?
-            .iter()
-            .map(|e| e.test_acc)
-            .collect();
-        let row = CellResult {
-            method: m.name.clone(),
-            template: template_name,
-            depth,
-            width,
+        Ok(Tuned {
             heads: vit.num_heads,
-            params: Some(done.model.num_params() as u64),
-            seed,
-            pretrain_s: Some(pretrain_s),
-            init_s: Some(init_s),
-            finetune_s: Some(fin.train_seconds),
-            best_acc: CellResult::best_of(&acc_epochs),
-            acc_epochs,
-            final_acc: Some(fin.test_acc),
-            note: String::new(),
-        };
-        let text = serde_json::to_string_pretty(&row).expect("rows serialize");
-        write_text(&dir.join(RESULT_FILE), &text)
+            params: done.model.num_params() as u64,
+            finetune_s: fin.train_seconds,
+            per_epoch: per_epoch::<EpochMetrics>(&ft, |e| e.test_acc)?,
+            final_score: fin.test_acc,
+        })
     }
 
     /// The row of a finished cell job (a result or an n/a), `None` while it is unfinished.
@@ -472,6 +450,63 @@ impl Study {
         }
         Ok(None)
     }
+}
+
+/// A cell's init, as its fine-tuning starts from it.
+pub(crate) struct Cell {
+    pub size: [usize; 2],
+    pub heads: usize,
+    pub seed: u64,
+    /// The init's model folder (`None`: random init).
+    pub init_from: Option<PathBuf>,
+    /// The template or source model, as the row names it.
+    pub source: String,
+    pub pretrain_s: f64,
+    pub init_s: f64,
+}
+
+/// What a cell's fine-tuning measured: its row's numbers (accuracy, AP or mIoU in `[0, 1]`).
+pub(crate) struct Tuned {
+    pub heads: usize,
+    pub params: u64,
+    pub finetune_s: f64,
+    /// The score on the fixed test subset after every epoch.
+    pub per_epoch: Vec<f64>,
+    /// The score on the whole test set at the end.
+    pub final_score: f64,
+}
+
+/// The per-epoch score `score` of every line of `run`'s metrics file.
+pub(crate) fn per_epoch<T: serde::de::DeserializeOwned>(
+    run: &Path,
+    score: impl Fn(&T) -> f64,
+) -> Result<Vec<f64>, StudyError> {
+    let path = run.join(METRICS_FILE);
+    let lines = read_jsonl::<T>(&path).map_err(|source| StudyError::Io { path, source })?;
+    Ok(lines.iter().map(score).collect())
+}
+
+/// Writes a finished cell's row.
+fn write_row(m: &MethodPlan, c: Cell, t: Tuned, dir: &Path) -> Result<(), StudyError> {
+    let [depth, width] = c.size;
+    let row = CellResult {
+        method: m.name.clone(),
+        template: c.source,
+        depth,
+        width,
+        heads: t.heads,
+        params: Some(t.params),
+        seed: c.seed,
+        pretrain_s: Some(c.pretrain_s),
+        init_s: Some(c.init_s),
+        finetune_s: Some(t.finetune_s),
+        best_acc: CellResult::best_of(&t.per_epoch),
+        acc_epochs: t.per_epoch,
+        final_acc: Some(t.final_score),
+        note: String::new(),
+    };
+    let text = serde_json::to_string_pretty(&row).expect("rows serialize");
+    write_text(&dir.join(RESULT_FILE), &text)
 }
 
 /// A finished cell's row of results.

@@ -209,6 +209,31 @@ pub struct FinetunePlan {
     pub grad_clip: Option<f64>,
 }
 
+impl FinetunePlan {
+    /// The loop settings of a cell's fine-tuning: `epochs` of this recipe, seeded by `seed`,
+    /// one loading thread (two cells run side by side at one thread each).
+    pub fn loop_config(&self, epochs: usize, seed: u64) -> sweet_train::LoopConfig {
+        sweet_train::LoopConfig {
+            epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            min_lr: self.min_lr,
+            warmup_epochs: self.warmup_epochs,
+            optimizer: sweet_train::adamw::AdamWConfig {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: self.weight_decay,
+                grad_clip: self.grad_clip,
+            },
+            seed,
+            workers: 1,
+            max_steps: None,
+            stop_after: None,
+        }
+    }
+}
+
 /// How a cell's model is made (built from a [`MethodPlan`] by [`MethodPlan::init`]).
 #[derive(Clone, Debug, PartialEq)]
 pub enum InitKind {
@@ -435,7 +460,10 @@ impl Plan {
                 return Err("[dense] is for task = \"detect\" or \"segment\"".into())
             }
             (StudyTask::Detect | StudyTask::Segment, None) => {
-                return Err(format!("task = {:?} needs a [dense] table (patch = 8)", self.task))
+                return Err(format!(
+                    "task = {:?} needs a [dense] table (patch = 8)",
+                    self.task
+                ))
             }
             _ => {}
         }

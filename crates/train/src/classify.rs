@@ -17,7 +17,7 @@ use crate::batch::batch_tensors;
 use crate::epochs::{run_epochs, LoopConfig};
 use crate::error::TrainError;
 use crate::loss::{correct, cross_entropy};
-use crate::metrics::METRICS_FILE;
+use crate::metrics::{self, METRICS_FILE};
 use crate::observer::Observer;
 use crate::param_groups::ParamGroups;
 use crate::run_state::Progress;
@@ -276,37 +276,22 @@ impl Task for Classify<'_> {
 
     fn end_run(&mut self, model: &Vit, progress: Progress) -> Result<(), TrainError> {
         let path = self.out.join(FINAL_FILE);
-        let done = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|text| serde_json::from_str::<FinalMetrics>(&text).ok())
-            .filter(|f| (f.epochs, f.steps) == (progress.epoch, progress.step));
-        if let Some(done) = done {
+        let done_at = |f: &FinalMetrics| (f.epochs, f.steps);
+        if let Some(done) = metrics::finished(&path, done_at, progress.epoch, progress.step) {
             self.final_metrics = Some(done);
             return Ok(());
         }
         let (test_loss, test_acc) = self.score(model, &self.test_set);
-        let metrics_path = self.out.join(METRICS_FILE);
-        let lines = std::fs::read_to_string(&metrics_path).map_err(|source| TrainError::Io {
-            path: metrics_path,
-            source,
-        })?;
-        let train_seconds = lines
-            .lines()
-            .filter_map(|l| serde_json::from_str::<EpochMetrics>(l).ok())
-            .map(|m| m.epoch_seconds)
-            .sum();
-        let metrics = FinalMetrics {
+        let fin = FinalMetrics {
             test_acc,
             test_loss,
             test_images: self.test_set.len,
             epochs: progress.epoch,
             steps: progress.step,
-            train_seconds,
+            train_seconds: metrics::train_seconds(&self.out.join(METRICS_FILE))?,
         };
-        let text = serde_json::to_string_pretty(&metrics).expect("serializable");
-        sweet_vit::tensor_file::atomic_write(&path, text.as_bytes())
-            .map_err(|source| TrainError::Write { path, source })?;
-        self.final_metrics = Some(metrics);
+        metrics::write_final(&path, &fin)?;
+        self.final_metrics = Some(fin);
         Ok(())
     }
 }

@@ -51,3 +51,43 @@ pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> std::io::Resul
         })
         .collect()
 }
+
+/// The sum of the `epoch_seconds` of every line of a run's metrics file (training and
+/// per-epoch evaluation over every invocation of a resumed run).
+pub fn train_seconds(metrics_path: &Path) -> Result<f64, crate::TrainError> {
+    #[derive(serde::Deserialize)]
+    struct Seconds {
+        epoch_seconds: f64,
+    }
+    let lines = read_jsonl::<Seconds>(metrics_path).map_err(|source| crate::TrainError::Io {
+        path: metrics_path.to_path_buf(),
+        source,
+    })?;
+    Ok(lines.iter().map(|l| l.epoch_seconds).sum())
+}
+
+/// The final evaluation a run wrote at `path` (`RUN/final.json`), if it is there and says it
+/// scored the model after `epochs` epochs and `steps` steps: a resumed run that had finished
+/// reads it back instead of evaluating again.
+pub fn finished<F: serde::de::DeserializeOwned>(
+    path: &Path,
+    done_at: impl Fn(&F) -> (usize, usize),
+    epochs: usize,
+    steps: usize,
+) -> Option<F> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<F>(&text).ok())
+        .filter(|f| done_at(f) == (epochs, steps))
+}
+
+/// Writes a run's final evaluation as pretty JSON at `path`, atomically.
+pub fn write_final<F: Serialize>(path: &Path, value: &F) -> Result<(), crate::TrainError> {
+    let text = serde_json::to_string_pretty(value).expect("final records serialize");
+    sweet_vit::tensor_file::atomic_write(path, text.as_bytes()).map_err(|source| {
+        crate::TrainError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}

@@ -8,7 +8,6 @@ use burn::prelude::*;
 use serde_json::json;
 use sweet_data::Split;
 use sweet_dense::folder;
-use sweet_dense::head::HeadConfig;
 use sweet_dense::infer::{detect, evaluate, segment};
 use sweet_dense::run::{backbone_config, run_dense, DenseData, DenseRun};
 use sweet_dense::train::DenseTrainConfig;
@@ -192,7 +191,9 @@ pub fn run(task: DenseTask, cmd: Dense, given: &[String]) -> anyhow::Result<()> 
 
 fn data(task: DenseTask, dir: PathBuf, masks: bool) -> anyhow::Result<DenseData> {
     match (masks, task) {
-        (true, DenseTask::Detect) => bail!("--masks reads segmentation data: detection needs COCO boxes"),
+        (true, DenseTask::Detect) => {
+            bail!("--masks reads segmentation data: detection needs COCO boxes")
+        }
         (true, DenseTask::Segment) => Ok(DenseData::Masks { dir }),
         (false, _) => Ok(DenseData::Coco { dir }),
     }
@@ -200,7 +201,10 @@ fn data(task: DenseTask, dir: PathBuf, masks: bool) -> anyhow::Result<DenseData>
 
 /// The run file of a new run.
 fn fresh_run(task: DenseTask, a: &TrainArgs) -> anyhow::Result<DenseRun> {
-    let dir = a.data_dir.clone().expect("clap requires --data-dir without --resume");
+    let dir = a
+        .data_dir
+        .clone()
+        .expect("clap requires --data-dir without --resume");
     let data = data(task, dir, a.masks)?;
     let train = data.open(Split::Train)?;
     let img = ImgSize::new(train.images.height, train.images.width);
@@ -228,15 +232,12 @@ fn fresh_run(task: DenseTask, a: &TrainArgs) -> anyhow::Result<DenseRun> {
     }
     let backbone = backbone_config(&folder, img, a.patch);
     backbone.validate().context("the backbone for this data")?;
-    let head = HeadConfig {
-        width: backbone.embed_dim,
-        hidden: a.head_hidden.unwrap_or(backbone.embed_dim),
-        sub: match task {
-            DenseTask::Detect => (a.patch / 4).max(1),
-            DenseTask::Segment => a.patch,
-        },
-        channels: task.channels(train.classes.len()),
-    };
+    let head = task.head(
+        backbone.embed_dim,
+        a.head_hidden,
+        a.patch,
+        train.classes.len(),
+    );
     Ok(DenseRun {
         task,
         data,
@@ -306,10 +307,17 @@ fn train(task: DenseTask, a: TrainArgs, given: &[String]) -> anyhow::Result<()> 
 }
 
 /// Reads a dense model folder and checks that it does `task`.
-fn load(task: DenseTask, dir: &std::path::Path) -> anyhow::Result<(sweet_dense::DenseModel, folder::DenseCard, VitConfig)> {
+fn load(
+    task: DenseTask,
+    dir: &std::path::Path,
+) -> anyhow::Result<(sweet_dense::DenseModel, folder::DenseCard, VitConfig)> {
     let loaded = folder::load(dir, &super::device())?;
     if loaded.1.task != task {
-        bail!("{} is a `sweet {}` model", dir.display(), loaded.1.task.as_str());
+        bail!(
+            "{} is a `sweet {}` model",
+            dir.display(),
+            loaded.1.task.as_str()
+        );
     }
     Ok(loaded)
 }
@@ -358,7 +366,9 @@ fn predict(task: DenseTask, a: PredictArgs) -> anyhow::Result<()> {
             .enumerate()
             .map(|(j, v)| {
                 let ch = j / (h * w);
-                ((v * p.std[ch] + p.mean[ch]) * 255.0).round().clamp(0.0, 255.0) as u8
+                ((v * p.std[ch] + p.mean[ch]) * 255.0)
+                    .round()
+                    .clamp(0.0, 255.0) as u8
             })
             .collect();
         let x = Tensor::<4>::from_data(TensorData::new(one, [1, c, h, w]), &device);
@@ -399,6 +409,9 @@ fn predict(task: DenseTask, a: PredictArgs) -> anyhow::Result<()> {
     let list = a.out.join("predictions.json");
     let text = serde_json::to_string_pretty(&json!({ "classes": card.classes, "images": listed }))?;
     sweet_vit::tensor_file::atomic_write(&list, text.as_bytes())?;
-    super::print_result(a.json, &json!({ "out": a.out, "images": n, "predictions": list }));
+    super::print_result(
+        a.json,
+        &json!({ "out": a.out, "images": n, "predictions": list }),
+    );
     Ok(())
 }
