@@ -20,7 +20,7 @@ use crate::folder::{self, DenseCard};
 use crate::head::{HeadConfig, TokenHead};
 use crate::infer::DenseTask;
 use crate::model::DenseModel;
-use crate::train::{train, DenseEpoch, DenseFinal, DenseTrainConfig, DenseTrained};
+use crate::train::{train, DenseEpoch, DenseFinal, DenseTrainConfig, DenseTrained, Splits};
 
 /// Where a dense run's data comes from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -49,7 +49,7 @@ impl DenseData {
         };
         set.map(Arc::new).map_err(|source| DenseError::Data {
             dir: dir.to_path_buf(),
-            source,
+            source: Box::new(source),
         })
     }
 }
@@ -207,7 +207,16 @@ pub fn run_dense(
         history,
         final_scores,
     } = train(
-        cfg, run.task, model, train_set, test_set, out, resume, observer,
+        cfg,
+        run.task,
+        model,
+        Splits {
+            train: train_set,
+            test: test_set,
+        },
+        out,
+        resume,
+        observer,
     )?;
     if final_scores.is_some() {
         folder::save(

@@ -24,6 +24,7 @@ use sweet_vit::DropPathPlan;
 
 use crate::batch;
 use crate::center;
+use crate::error::DenseError;
 use crate::infer::{evaluate, DenseTask, Scores};
 use crate::model::{param_groups, DenseModel};
 use crate::pixels;
@@ -46,8 +47,8 @@ pub struct DenseTrainConfig {
 
 impl DenseTrainConfig {
     /// Checks the settings that have a valid range (the error names the flag).
-    pub fn validate(&self) -> Result<(), TrainError> {
-        let bad = |msg: String| Err(TrainError::Invalid(msg));
+    pub fn validate(&self) -> Result<(), DenseError> {
+        let bad = |msg: String| Err(DenseError::Invalid(msg));
         if let Some(d) = self.layer_decay {
             if !(d > 0.0 && d <= 1.0) {
                 return bad(format!(
@@ -122,27 +123,36 @@ pub struct DenseTrained {
     pub final_scores: Option<DenseFinal>,
 }
 
+/// The two splits of a run.
+pub struct Splits {
+    pub train: Arc<DenseSet>,
+    pub test: Arc<DenseSet>,
+}
+
 /// Trains `model` (on an autodiff device) for `task` in the run folder `out` (resuming it with
 /// `resume`).
 pub fn train(
     cfg: &DenseTrainConfig,
     task: DenseTask,
     model: DenseModel,
-    train_set: Arc<DenseSet>,
-    test_set: Arc<DenseSet>,
+    data: Splits,
     out: &Path,
     resume: bool,
     observer: &mut dyn Observer,
-) -> Result<DenseTrained, TrainError> {
+) -> Result<DenseTrained, DenseError> {
     cfg.validate()?;
+    let Splits {
+        train: train_set,
+        test: test_set,
+    } = data;
     if task == DenseTask::Segment && (train_set.semantic.is_none() || test_set.semantic.is_none()) {
-        return Err(TrainError::Invalid(
+        return Err(DenseError::Invalid(
             "segmentation needs semantic maps in both splits (a semantic/ or masks/ folder)".into(),
         ));
     }
     let final_path = out.join(FINAL_FILE);
     if !resume && final_path.exists() {
-        std::fs::remove_file(&final_path).map_err(|source| TrainError::Io {
+        std::fs::remove_file(&final_path).map_err(|source| DenseError::Io {
             path: final_path.clone(),
             source,
         })?;
@@ -192,10 +202,11 @@ struct Fit<'a> {
 }
 
 impl Fit<'_> {
-    fn score(&self, model: &DenseModel, set: &DenseSet) -> Result<Scores, TrainError> {
+    /// The scores of `model` on `set` (an evaluation error as the loop's error).
+    fn score(&self, model: &DenseModel, set: &DenseSet) -> Result<Scores, Box<TrainError>> {
         let batch = self.cfg.run.batch_size.max(64);
         evaluate(&model.valid(), self.task, set, batch, self.cfg.run.workers)
-            .map_err(|e| TrainError::Invalid(format!("evaluation: {e}")))
+            .map_err(|e| Box::new(TrainError::Invalid(format!("evaluation: {e}"))))
     }
 }
 
@@ -247,7 +258,7 @@ impl Task for Fit<'_> {
     }
 
     fn end_epoch(&mut self, model: &DenseModel, t: EpochTotals) -> Result<DenseEpoch, TrainError> {
-        let test = self.score(model, &self.epoch_set)?;
+        let test = self.score(model, &self.epoch_set).map_err(|e| *e)?;
         let train_terms = t.sums.keys().map(|k| (k.to_string(), t.mean(k))).collect();
         Ok(DenseEpoch {
             epoch: t.epoch,
@@ -269,7 +280,7 @@ impl Task for Fit<'_> {
             self.final_scores = Some(done);
             return Ok(());
         }
-        let test = self.score(model, &self.test_set)?;
+        let test = self.score(model, &self.test_set).map_err(|e| *e)?;
         let scores = DenseFinal {
             task: self.task,
             test_score: test.headline(),

@@ -135,10 +135,9 @@ fn loss_is_centernets_focal_and_l1() {
     );
     let l = loss(map, &t);
     let (mut heat, mut size, mut offset) = (0f64, 0f64, 0f64);
-    for i in 0..classes * 16 {
-        let x = values[i] as f64;
+    for (&x, &g) in values.iter().zip(&t.heat) {
+        let (x, g) = (x as f64, g as f64);
         let p = 1.0 / (1.0 + (-x).exp());
-        let g = t.heat[i] as f64;
         heat -= if g == 1.0 {
             (1.0 - p).powi(2) * p.ln()
         } else {
