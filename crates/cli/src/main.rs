@@ -34,6 +34,10 @@ fn keep_freed_memory() {
 #[derive(Parser)]
 #[command(name = "sweet", version, propagate_version = true)]
 struct Cli {
+    /// Where to compute: cpu (burn's pure-Rust backend), cuda or cuda:N (a `--features cuda`
+    /// build). Default: BURN_DEVICE if set, else the build's first backend.
+    #[arg(long, global = true, value_name = "cpu|cuda[:N]", value_parser = commands::parse_device)]
+    device: Option<commands::DeviceChoice>,
     #[command(subcommand)]
     command: Command,
 }
@@ -75,7 +79,7 @@ fn main() {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // flags typed on the command line: --resume refuses those its run file overrides
     let given = commands::flags_given(&command, &matches);
-    let result = commands::check_device().and_then(|()| match cli.command {
+    let result = commands::select_device(cli.device).and_then(|()| match cli.command {
         Command::Train(a) => commands::train::run(a, &given),
         Command::Finetune(a) => commands::finetune::run(a, &given),
         Command::Pretrain(a) => commands::pretrain::run(a, &given),

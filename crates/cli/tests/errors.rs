@@ -256,6 +256,73 @@ fn burn_device_cuda_without_the_cuda_feature_says_so() {
     );
 }
 
+/// `--device` (before or after the subcommand) picks the CPU, names the build's missing CUDA
+/// and refuses what is no device, before anything is written; it overrides `BURN_DEVICE`.
+#[test]
+fn the_device_flag_picks_the_cpu_and_refuses_what_this_build_cannot_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m");
+    let o = out.to_str().unwrap();
+    let init = [
+        "init",
+        "random",
+        "--img-size",
+        "8",
+        "--in-chans",
+        "1",
+        "--patch",
+        "4",
+        "--depth",
+        "1",
+        "--width",
+        "8",
+        "--heads",
+        "2",
+        "--classes",
+        "2",
+        "--out",
+        o,
+    ];
+    let with = |device: &[&'static str], after: bool| -> Vec<&str> {
+        let mut v: Vec<&str> = if after {
+            init.to_vec()
+        } else {
+            device.to_vec()
+        };
+        v.extend(if after {
+            device.to_vec()
+        } else {
+            init.to_vec()
+        });
+        v
+    };
+    fails(
+        &with(&["--device", "gpu"], false),
+        &["--device", "cpu, cuda or cuda:N"],
+    );
+    fails(
+        &with(&["--device", "cuda:x"], true),
+        &["cpu, cuda or cuda:N"],
+    );
+    #[cfg(not(feature = "cuda"))]
+    fails(
+        &with(&["--device", "cuda:1"], false),
+        &["--device cuda:1", "built without CUDA", "--device cpu"],
+    );
+    assert!(!out.exists(), "nothing written");
+    // an unusable BURN_DEVICE does not matter once --device names the CPU
+    let ok = sweet_env(
+        &with(&["--device", "cpu"], true),
+        &[("BURN_DEVICE", "wgpu")],
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(out.join("model.safetensors").exists());
+}
+
 #[test]
 fn resume_refuses_the_flags_it_would_ignore() {
     let dir = tempfile::tempdir().unwrap();

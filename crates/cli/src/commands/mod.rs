@@ -14,15 +14,71 @@ pub mod study;
 pub mod train;
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use anyhow::Context;
 use burn::prelude::*;
 
-/// The compute device: the first enabled backend (CUDA/libtorch when built with those features,
-/// else burn's pure-Rust CPU backend). `BURN_DEVICE` can name one explicitly; `main` checks it
-/// with [`check_device`] first, since burn panics on a value it cannot serve.
+/// The device `--device` chose, set once by [`select_device`].
+static CHOSEN: OnceLock<Device> = OnceLock::new();
+
+/// The compute device: the one `--device` names, else the first enabled backend (CUDA/libtorch
+/// when built with those features, else burn's pure-Rust CPU backend) or the one
+/// `BURN_DEVICE` names; `main` checks the choice with [`select_device`] first, since burn
+/// panics on a value it cannot serve.
 pub fn device() -> Device {
-    Device::default()
+    CHOSEN.get().cloned().unwrap_or_default()
+}
+
+/// What `--device` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceChoice {
+    /// burn's pure-Rust CPU backend (flex).
+    Cpu,
+    /// CUDA device N (`cuda` is `cuda:0`).
+    Cuda(usize),
+}
+
+/// Parses `--device`: `cpu`, `cuda` or `cuda:N`.
+pub fn parse_device(s: &str) -> Result<DeviceChoice, String> {
+    match s {
+        "cpu" => Ok(DeviceChoice::Cpu),
+        "cuda" => Ok(DeviceChoice::Cuda(0)),
+        _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(n)) => Ok(DeviceChoice::Cuda(n)),
+            _ => Err(format!(
+                "{s:?}: the device is cpu, cuda or cuda:N (N = 0, 1, ...)"
+            )),
+        },
+    }
+}
+
+/// Sets the device of this invocation: `--device` when given (checked: a CUDA device must
+/// start), else `BURN_DEVICE` or the build's default ([`check_device`]).
+pub fn select_device(choice: Option<DeviceChoice>) -> anyhow::Result<()> {
+    let device = match choice {
+        None => return check_device(),
+        Some(DeviceChoice::Cpu) => Device::flex(),
+        Some(DeviceChoice::Cuda(n)) => cuda_device(n)?,
+    };
+    CHOSEN
+        .set(device)
+        .map_err(|_| anyhow::anyhow!("the device was chosen twice"))
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_device(n: usize) -> anyhow::Result<Device> {
+    let device = Device::cuda(n);
+    probe_cuda(&device, &format!("cuda:{n}"))?;
+    Ok(device)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_device(n: usize) -> anyhow::Result<Device> {
+    anyhow::bail!(
+        "--device cuda:{n}: this sweet was built without CUDA (rebuild with `--features cuda`, \
+         scripts/build-cuda.sh), or use --device cpu"
+    )
 }
 
 /// The `BURN_DEVICE` values burn accepts for the backends this binary is built with.
@@ -82,7 +138,7 @@ pub fn check_device() -> anyhow::Result<()> {
         // CUDA is the default backend of a cuda build; probe it when it is the one selected.
         let selected = value.as_deref().map(str::to_lowercase);
         if selected.as_deref().is_none_or(|v| v == "cuda") {
-            probe_cuda()?;
+            probe_cuda(&Device::default(), "the default CUDA device")?;
         }
     }
     Ok(())
@@ -91,7 +147,7 @@ pub fn check_device() -> anyhow::Result<()> {
 /// Starts the CUDA device with one tiny op: without a GPU or driver cubecl panics on its device
 /// thread and the caller sees only `RecvError`; this turns that into an error saying so.
 #[cfg(feature = "cuda")]
-fn probe_cuda() -> anyhow::Result<()> {
+fn probe_cuda(device: &Device, name: &str) -> anyhow::Result<()> {
     use std::sync::{Arc, Mutex};
     let first_panic: Arc<Mutex<Option<String>>> = Arc::default();
     let hook = std::panic::take_hook();
@@ -109,8 +165,7 @@ fn probe_cuda() -> anyhow::Result<()> {
         }
     }));
     let result = std::panic::catch_unwind(|| {
-        let device = Device::default();
-        let _ = Tensor::<1>::zeros([1], &device).into_data();
+        let _ = Tensor::<1>::zeros([1], device).into_data();
     });
     std::panic::set_hook(hook);
     if result.is_err() {
@@ -120,8 +175,8 @@ fn probe_cuda() -> anyhow::Result<()> {
             .take()
             .unwrap_or_default();
         anyhow::bail!(
-            "the CUDA device did not start (no NVIDIA GPU or driver found?): {cause}; \
-             set BURN_DEVICE=flex to run on the CPU"
+            "{name} did not start (no NVIDIA GPU or driver found, or no device of that \
+             number?): {cause}; use --device cpu to run on the CPU"
         );
     }
     Ok(())
@@ -155,7 +210,14 @@ pub fn flags_given(cli: &clap::Command, matches: &clap::ArgMatches) -> Vec<Strin
 }
 
 /// Flags that still apply with `--resume` (every other setting comes from the run file).
-const RESUME_FLAGS: [&str; 5] = ["--out", "--resume", "--json", "--workers", "--stop-after"];
+const RESUME_FLAGS: [&str; 6] = [
+    "--out",
+    "--resume",
+    "--json",
+    "--workers",
+    "--stop-after",
+    "--device",
+];
 
 /// With `--resume`, refuses flags that the run file overrides instead of ignoring them.
 pub fn refuse_flags_ignored_on_resume(given: &[String], run_file: &Path) -> anyhow::Result<()> {
