@@ -164,9 +164,10 @@ fn probe_cuda(device: &Device, name: &str) -> anyhow::Result<()> {
             *slot = Some(msg);
         }
     }));
-    let result = std::panic::catch_unwind(|| {
+    // the device is only read; a panic leaves nothing half-updated behind
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let _ = Tensor::<1>::zeros([1], device).into_data();
-    });
+    }));
     std::panic::set_hook(hook);
     if result.is_err() {
         let cause = first_panic
