@@ -41,9 +41,11 @@ pub enum Dense {
 /// --depth / --width / --heads. RUN/model holds the backbone as a timm folder (num_classes 0)
 /// with head.safetensors and dense.json.
 ///
-/// Example, on the canvases `sweet data canvas --out data/canvas --train 10000 --test 1000`
-/// writes, from a `sweet init` folder:
+/// Examples, on the canvases `sweet data canvas --out data/canvas --train 5000 --test 1000`
+/// writes: a detector from a `sweet init` folder, and a segmenter from a random (4, 64) ViT:
+///
 ///   sweet detect train --model runs/init-8x128 --data-dir data/canvas --epochs 20 --layer-decay 0.75 --out runs/detect
+///
 ///   sweet segment train --data-dir data/canvas --depth 4 --width 64 --heads 2 --epochs 20 --out runs/segment
 ///
 /// A killed run continues with `--resume --out RUN`.
