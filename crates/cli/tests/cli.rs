@@ -404,7 +404,8 @@ fn bad_input_is_an_error_naming_the_problem() {
 /// and be printed as one runnable line.
 #[test]
 fn every_command_help_shows_a_runnable_example() {
-    let commands: [&[&str]; 17] = [
+    // (`data canvas` runs its own example: tests/data_canvas.rs)
+    let commands: [&[&str]; 23] = [
         &["train"],
         &["finetune"],
         &["study"],
@@ -422,6 +423,12 @@ fn every_command_help_shows_a_runnable_example() {
         &["bench", "compose"],
         &["bench", "mae-step"],
         &["bench", "predict"],
+        &["detect", "train"],
+        &["detect", "eval"],
+        &["detect", "predict"],
+        &["segment", "train"],
+        &["segment", "eval"],
+        &["segment", "predict"],
     ];
     for cmd in commands {
         let mut args = cmd.to_vec();
