@@ -9,7 +9,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use sweet_data::{DenseSet, Split};
 use sweet_train::observer::Observer;
-use sweet_train::run::refuse_existing_run;
+use sweet_train::run::{refuse_existing_run, write_run_file};
 use sweet_vit::checkpoint::{load_for_finetune, read_config};
 use sweet_vit::init::Init;
 use sweet_vit::{ImgSize, Vit, VitConfig};
@@ -171,14 +171,7 @@ pub fn run_dense(
     let head = fresh_head(run.task, &run.head, classes, seed, &device);
     let model = DenseModel { backbone, head };
     if !resume {
-        std::fs::create_dir_all(out).map_err(|source| DenseError::Io {
-            path: out.to_path_buf(),
-            source,
-        })?;
-        let text = serde_json::to_string_pretty(run).expect("run files serialize");
-        let path = out.join(DenseRun::FILE);
-        sweet_vit::tensor_file::atomic_write(&path, text.as_bytes())
-            .map_err(|e| DenseError::Invalid(format!("writing {}: {e}", path.display())))?;
+        write_run_file(out, DenseRun::FILE, run)?;
     }
     let cfg = &run.train;
     observer.run_start(&format!(

@@ -48,24 +48,8 @@ pub struct DenseTrainConfig {
 impl DenseTrainConfig {
     /// Checks the settings that have a valid range (the error names the flag).
     pub fn validate(&self) -> Result<(), DenseError> {
-        let bad = |msg: String| Err(DenseError::Invalid(msg));
-        if let Some(d) = self.layer_decay {
-            if !(d > 0.0 && d <= 1.0) {
-                return bad(format!(
-                    "--layer-decay must be in (0, 1] (1 = no decay), got {d}"
-                ));
-            }
-        }
-        if !(0.0..1.0).contains(&self.drop_path) {
-            return bad(format!(
-                "--drop-path must be in [0, 1), got {}",
-                self.drop_path
-            ));
-        }
-        if self.eval_images == Some(0) {
-            return bad("--eval-images must be at least 1".into());
-        }
-        Ok(())
+        sweet_train::classify::check_recipe(self.layer_decay, self.drop_path, self.eval_images)
+            .map_err(DenseError::Invalid)
     }
 }
 

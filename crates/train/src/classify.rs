@@ -62,31 +62,42 @@ fn is_zero(v: &f64) -> bool {
 impl TrainConfig {
     /// Checks the settings that have a valid range (the error names the flag).
     pub fn validate(&self) -> Result<(), TrainError> {
-        let bad = |msg: String| Err(TrainError::Invalid(msg));
-        if let Some(d) = self.layer_decay {
-            if !(d > 0.0 && d <= 1.0) {
-                return bad(format!(
-                    "--layer-decay must be in (0, 1] (1 = no decay), got {d}"
-                ));
-            }
-        }
-        if !(0.0..1.0).contains(&self.drop_path) {
-            return bad(format!(
-                "--drop-path must be in [0, 1) (0 = off), got {}",
-                self.drop_path
-            ));
-        }
+        check_recipe(self.layer_decay, self.drop_path, self.eval_images)
+            .map_err(TrainError::Invalid)?;
         if !(0.0..1.0).contains(&self.label_smoothing) {
-            return bad(format!(
+            return Err(TrainError::Invalid(format!(
                 "--label-smoothing must be in [0, 1), got {}",
                 self.label_smoothing
-            ));
-        }
-        if self.eval_images == Some(0) {
-            return bad("--eval-images must be at least 1".into());
+            )));
         }
         Ok(())
     }
+}
+
+/// The ranges of the fine-tuning settings every supervised task shares (classification and
+/// the dense tasks): layer decay in `(0, 1]`, drop path in `[0, 1)`, at least one evaluation
+/// image. The message names the flag.
+pub fn check_recipe(
+    layer_decay: Option<f64>,
+    drop_path: f64,
+    eval_images: Option<usize>,
+) -> Result<(), String> {
+    if let Some(d) = layer_decay {
+        if !(d > 0.0 && d <= 1.0) {
+            return Err(format!(
+                "--layer-decay must be in (0, 1] (1 = no decay), got {d}"
+            ));
+        }
+    }
+    if !(0.0..1.0).contains(&drop_path) {
+        return Err(format!(
+            "--drop-path must be in [0, 1) (0 = off), got {drop_path}"
+        ));
+    }
+    if eval_images == Some(0) {
+        return Err("--eval-images must be at least 1".into());
+    }
+    Ok(())
 }
 
 /// The file of a finished run's last evaluation, in the run folder.

@@ -40,7 +40,7 @@ pub fn refuse_existing_run(out: &Path) -> Result<(), TrainError> {
 }
 
 /// Creates the run folder `out` and writes `run` into it as `file` (pretty JSON, atomically).
-fn write_run_file<T: Serialize>(out: &Path, file: &str, run: &T) -> Result<(), TrainError> {
+pub fn write_run_file<T: Serialize>(out: &Path, file: &str, run: &T) -> Result<(), TrainError> {
     std::fs::create_dir_all(out).map_err(|source| TrainError::Io {
         path: out.to_path_buf(),
         source,
