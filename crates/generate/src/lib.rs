@@ -1,0 +1,9 @@
+//! Class-conditional generation on a ViT whose attention and MLP weights come from any
+//! initialization (a SWEET template composed at the chosen size, random, direct pre-training,
+//! the baselines).
+//!
+//! - [`frechet`]: the Fréchet distance between two feature sets, in f64.
+//! - [`judge`]: the fixed MNIST classifier whose features and predictions score samples.
+
+pub mod frechet;
+pub mod judge;
