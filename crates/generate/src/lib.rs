@@ -5,5 +5,11 @@
 //! - [`frechet`]: the Fréchet distance between two feature sets, in f64.
 //! - [`judge`]: the fixed MNIST classifier whose features and predictions score samples.
 
+pub mod diffusion;
+pub mod dit;
+pub mod ema;
 pub mod frechet;
+pub mod grid;
 pub mod judge;
+pub mod sampler;
+pub mod schedule;

@@ -1,4 +1,5 @@
-//! The seeds of a training step's randomness (MAE's masks, the SWS draw, drop-path masks):
+//! The seeds of a training step's randomness (MAE's masks, the SWS draw, drop-path masks,
+//! diffusion's noise):
 //! pure functions of (run seed, optimizer step, stream tag), so a resumed run redraws exactly
 //! what the uninterrupted run drew, and no two streams coincide.
 
@@ -11,6 +12,8 @@ pub const TAG_MASK: u64 = 1;
 pub const TAG_SWS: u64 = 2;
 /// Classification: the step's drop-path masks.
 pub const TAG_DROP_PATH: u64 = 3;
+/// Diffusion: the step's timesteps, noise and dropped labels.
+pub const TAG_DIFFUSION: u64 = 4;
 /// MAE evaluation: the fixed masks of evaluation batch `i` (in place of the step).
 pub const TAG_EVAL_MASK: u64 = 7;
 

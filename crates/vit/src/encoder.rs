@@ -122,33 +122,79 @@ impl BlockView {
     /// `x + drop(mlp(norm2(x)))`, each branch masked per sample by `drop` (see
     /// [`crate::drop_path`]); `None` drops nothing. `[B, N, w]` -> `[B, N, w]`.
     pub fn forward_with(&self, x: Tensor<3>, heads: usize, drop: Option<&BlockDrop>) -> Tensor<3> {
+        self.forward_branches(
+            x,
+            heads,
+            |_, h| h,
+            |branch, h| match drop {
+                Some(d) => d.apply(h, if branch == 0 { &d.attn } else { &d.mlp }),
+                None => h,
+            },
+        )
+    }
+
+    /// DiT's adaLN block: `x + gate1 * attn(modulate(norm1(x), shift1, scale1))`, then the
+    /// same for the MLP with the second triple, where `modulate(h, shift, scale) =
+    /// h * (1 + scale) + shift`, every modulation `[B, 1, w]` (per sample, broadcast over
+    /// tokens). `[B, N, w]` -> `[B, N, w]`. With every gate 0 (adaLN-Zero) it is the identity.
+    pub fn forward_modulated(&self, x: Tensor<3>, heads: usize, m: &Modulation) -> Tensor<3> {
+        self.forward_branches(
+            x,
+            heads,
+            |branch, h| m.branches[branch].modulate(h),
+            |branch, h| h * m.branches[branch].gate.clone(),
+        )
+    }
+
+    /// The block's two residual branches, attention (branch 0) then MLP (branch 1): `x +
+    /// post(b, f_b(pre(b, norm_b(x))))`. The one place the block's math is written.
+    fn forward_branches(
+        &self,
+        x: Tensor<3>,
+        heads: usize,
+        pre: impl Fn(usize, Tensor<3>) -> Tensor<3>,
+        post: impl Fn(usize, Tensor<3>) -> Tensor<3>,
+    ) -> Tensor<3> {
         let w = &self.weights;
         let h = attention(
-            self.norm1.forward(x.clone()),
+            pre(0, self.norm1.forward(x.clone())),
             w.qkv.clone(),
             self.qkv_bias.clone(),
             w.proj.clone(),
             self.proj_bias.clone(),
             heads,
         );
-        let h = match drop {
-            Some(d) => d.apply(h, &d.attn),
-            None => h,
-        };
-        let x = x + h;
+        let x = x + post(0, h);
         let h = mlp(
-            self.norm2.forward(x.clone()),
+            pre(1, self.norm2.forward(x.clone())),
             w.fc1.clone(),
             self.fc1_bias.clone(),
             w.fc2.clone(),
             self.fc2_bias.clone(),
         );
-        let h = match drop {
-            Some(d) => d.apply(h, &d.mlp),
-            None => h,
-        };
-        x + h
+        x + post(1, h)
     }
+}
+
+/// The shift, scale and gate of one residual branch under adaLN, `[B, 1, w]` each.
+#[derive(Clone, Debug)]
+pub struct BranchModulation {
+    pub shift: Tensor<3>,
+    pub scale: Tensor<3>,
+    pub gate: Tensor<3>,
+}
+
+impl BranchModulation {
+    /// `h * (1 + scale) + shift`: `[B, N, w]` -> `[B, N, w]`.
+    pub fn modulate(&self, h: Tensor<3>) -> Tensor<3> {
+        h * (self.scale.clone() + 1.0) + self.shift.clone()
+    }
+}
+
+/// A block's adaLN modulation for one forward: attention branch, then MLP branch.
+#[derive(Clone, Debug)]
+pub struct Modulation {
+    pub branches: [BranchModulation; 2],
 }
 
 /// Every tensor of an encoder for one forward, width `w`.

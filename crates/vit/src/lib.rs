@@ -31,5 +31,7 @@ pub mod width;
 pub use blocks::DenseBlocks;
 pub use config::{ConfigError, GlobalPool, ImgSize, VitConfig};
 pub use drop_path::{BlockDrop, DropPathPlan};
-pub use encoder::{BlockGenerator, EncoderView, LayerParts, LayerWeights};
+pub use encoder::{
+    BlockGenerator, BlockView, BranchModulation, EncoderView, LayerParts, LayerWeights, Modulation,
+};
 pub use model::{PosEmbedKind, Vit};
