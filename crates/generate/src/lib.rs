@@ -7,3 +7,6 @@
 
 pub mod frechet;
 pub mod judge;
+
+pub use frechet::{frechet_distance, FeatureStats, FrechetError};
+pub use judge::{real_images, reference_stats, score, Judge, JudgeError, Scores};
