@@ -13,3 +13,6 @@ pub mod grid;
 pub mod judge;
 pub mod sampler;
 pub mod schedule;
+
+pub use frechet::{frechet_distance, FeatureStats, FrechetError};
+pub use judge::{real_images, reference_stats, score, Judge, JudgeError, Scores};
