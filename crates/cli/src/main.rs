@@ -64,6 +64,9 @@ enum Command {
     /// Semantic segmentation on any backbone: train, eval, predict.
     #[command(subcommand)]
     Segment(commands::dense::Dense),
+    /// Class-conditional generation (diffusion) on any encoder: train, sample, eval.
+    #[command(subcommand)]
+    Generate(commands::generate::Generate),
     /// PNG figures from run folders.
     #[command(subcommand)]
     Plot(commands::plot::Plot),
@@ -92,6 +95,7 @@ fn main() {
         Command::Detect(a) => commands::dense::run(sweet_dense::DenseTask::Detect, a, &given),
         Command::Segment(a) => commands::dense::run(sweet_dense::DenseTask::Segment, a, &given),
         Command::Data(a) => commands::data::run(a),
+        Command::Generate(a) => commands::generate::run(a, &given),
     });
     if let Err(err) = result {
         eprintln!("error: {err}");

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use sweet_data::{DenseSet, Split};
 use sweet_train::observer::Observer;
 use sweet_train::run::{refuse_existing_run, write_run_file};
-use sweet_vit::checkpoint::{load_for_finetune, read_config};
+use sweet_vit::checkpoint::load_encoder;
 use sweet_vit::init::Init;
-use sweet_vit::{ImgSize, Vit, VitConfig};
+use sweet_vit::VitConfig;
 
 use crate::center::HEAT_PRIOR_BIAS;
 use crate::error::DenseError;
@@ -76,44 +76,6 @@ impl DenseRun {
     pub const MODEL_DIR: &'static str = "model";
 }
 
-/// The backbone architecture for `folder`'s encoder on images of `img_size` with patch
-/// `patch`, no classifier head.
-pub fn backbone_config(folder: &VitConfig, img_size: ImgSize, patch: usize) -> VitConfig {
-    VitConfig {
-        img_size,
-        patch_size: patch,
-        num_classes: 0,
-        ..folder.clone()
-    }
-}
-
-/// The backbone `cfg` describes: the encoder of model folder `from` (classifier head
-/// dropped, patch embedding and position table resampled to `cfg`'s patch and image size), or
-/// a random init from `seed`.
-pub fn backbone(
-    from: Option<&Path>,
-    cfg: &VitConfig,
-    seed: u64,
-    device: &Device,
-) -> Result<Vit, DenseError> {
-    let Some(dir) = from else {
-        return Ok(Vit::new(cfg, seed, device));
-    };
-    let folder = read_config(dir)?.vit();
-    let encoder = VitConfig {
-        num_classes: 0,
-        ..folder.clone()
-    };
-    if backbone_config(&folder, cfg.img_size, cfg.patch_size) != *cfg {
-        return Err(DenseError::Invalid(format!(
-            "{}: the folder's encoder {folder:?} is not the run's backbone {cfg:?}",
-            dir.display()
-        )));
-    }
-    let vit = load_for_finetune(dir, &encoder, seed, device)?;
-    Ok(vit.adapt(cfg.img_size, cfg.patch_size)?)
-}
-
 /// A fresh head for `task` on `backbone`'s tokens: every Linear trunc-normal .02 (drawn from a
 /// stream apart from the backbone's), detection's heatmap biases at CenterNet's prior.
 pub fn fresh_head(
@@ -162,7 +124,7 @@ pub fn run_dense(
     let device = device.clone().autodiff();
     let seed = run.train.run.seed;
     let classes = train_set.classes.len();
-    let backbone = backbone(
+    let backbone = load_encoder(
         run.init_from.as_deref().filter(|_| !resume),
         &run.backbone,
         seed,

@@ -16,3 +16,8 @@ pub mod schedule;
 
 pub use frechet::{frechet_distance, FeatureStats, FrechetError};
 pub use judge::{real_images, reference_stats, score, Judge, JudgeError, Scores};
+pub mod error;
+pub mod evaluate;
+pub mod folder;
+pub mod run;
+pub mod train;

@@ -7,11 +7,12 @@ use std::path::Path;
 
 use burn::module::Module;
 use burn::prelude::*;
-use sweet_dense::run::{backbone_config, run_dense, DenseRun};
+use sweet_dense::run::{run_dense, DenseRun};
 use sweet_dense::train::{DenseEpoch, DenseFinal, DenseTrainConfig, FINAL_FILE};
 use sweet_train::run_state::CHECKPOINT_FILE;
 use sweet_train::Observer;
 use sweet_vit::checkpoint;
+use sweet_vit::checkpoint::encoder_config;
 
 use crate::jobs::{per_epoch, read_json, Cell, Study, Tuned};
 use crate::plan::MethodPlan;
@@ -34,7 +35,7 @@ impl Study {
             Some(f) => checkpoint::read_config(f)?.vit(),
             None => self.target_vit(c.size, c.heads),
         };
-        let backbone = backbone_config(&folder, img, plan.patch);
+        let backbone = encoder_config(&folder, img, plan.patch);
         let f = &self.plan.finetune;
         let run = DenseRun {
             task,

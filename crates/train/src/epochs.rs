@@ -77,6 +77,7 @@ pub fn run_epochs<T: Task>(
     let checkpoint = out.join(CHECKPOINT_FILE);
     let metrics_path = out.join(METRICS_FILE);
     let (mut model, mut progress) = open_run(out, resume, model, &mut opt)?;
+    task.begin_run(&model, progress)?;
     let mut records = Vec::new();
     while progress.epoch < epochs
         && progress.step < total_steps

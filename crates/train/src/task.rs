@@ -71,6 +71,13 @@ pub trait Task {
     /// The line written to `metrics.jsonl` per epoch.
     type Record: EpochRecord;
 
+    /// Called once before the first step of this invocation, with the model and counters the
+    /// run starts from (`progress` zero for a new run, the checkpoint's on resume), e.g. to
+    /// start or reload an EMA of the weights. Nothing by default.
+    fn begin_run(&mut self, _model: &Self::Model, _progress: Progress) -> Result<(), TrainError> {
+        Ok(())
+    }
+
     /// The loss of `batch` at optimizer step `step` (0-based, counted over the whole run).
     fn step(&mut self, model: &Self::Model, batch: Self::Batch, step: usize) -> StepOutput;
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use burn::module::Param;
 use burn::prelude::*;
 
-use crate::config::{ConfigError, GlobalPool, TimmConfig, VitConfig};
+use crate::config::{ConfigError, GlobalPool, ImgSize, TimmConfig, VitConfig};
 use crate::init::Init;
 use crate::layers::Linear;
 use crate::model::Vit;
@@ -228,4 +228,49 @@ pub fn load_for_finetune(
         };
         CheckpointError::FinetuneKeys { path, source, hint }
     })
+}
+
+/// The architecture of `folder`'s encoder on images of `img_size` cut into patches of `patch`,
+/// without a classifier head: what a dense or generative model built on a folder's encoder
+/// runs at.
+pub fn encoder_config(folder: &VitConfig, img_size: ImgSize, patch: usize) -> VitConfig {
+    VitConfig {
+        img_size,
+        patch_size: patch,
+        num_classes: 0,
+        ..folder.clone()
+    }
+}
+
+/// The encoder `cfg` ([`encoder_config`]) describes: that of model folder `from` (any `sweet
+/// init`, `pretrain`, `train` or timm folder; its classifier head dropped, its patch embedding
+/// and position table resampled to `cfg`'s patch and image size by [`Vit::adapt`]), or a
+/// random timm init from `seed`. Fails when the folder's encoder is not `cfg`'s up to image
+/// size and patch.
+pub fn load_encoder(
+    from: Option<&Path>,
+    cfg: &VitConfig,
+    seed: u64,
+    device: &Device,
+) -> Result<Vit, CheckpointError> {
+    let Some(dir) = from else {
+        return Ok(Vit::new(cfg, seed, device));
+    };
+    let folder = read_config(dir)?.vit();
+    if encoder_config(&folder, cfg.img_size, cfg.patch_size) != *cfg {
+        return Err(CheckpointError::FinetuneArch {
+            path: dir.join(CONFIG_FILE),
+            reason: format!("folder {folder:?}, wanted the encoder {cfg:?}"),
+        });
+    }
+    let encoder = VitConfig {
+        num_classes: 0,
+        ..folder
+    };
+    let vit = load_for_finetune(dir, &encoder, seed, device)?;
+    vit.adapt(cfg.img_size, cfg.patch_size)
+        .map_err(|source| CheckpointError::Arch {
+            path: dir.join(CONFIG_FILE),
+            source,
+        })
 }

@@ -9,11 +9,12 @@ use serde_json::json;
 use sweet_data::Split;
 use sweet_dense::folder;
 use sweet_dense::infer::{detect, evaluate, segment};
-use sweet_dense::run::{backbone_config, run_dense, DenseData, DenseRun};
+use sweet_dense::run::{run_dense, DenseData, DenseRun};
 use sweet_dense::train::DenseTrainConfig;
 use sweet_dense::DenseTask;
 use sweet_train::adamw::AdamWConfig;
 use sweet_train::LoopConfig;
+use sweet_vit::checkpoint::encoder_config;
 use sweet_vit::checkpoint::read_config;
 use sweet_vit::{ImgSize, VitConfig};
 
@@ -231,7 +232,7 @@ fn fresh_run(task: DenseTask, a: &TrainArgs) -> anyhow::Result<DenseRun> {
             data.dir().display()
         );
     }
-    let backbone = backbone_config(&folder, img, a.patch);
+    let backbone = encoder_config(&folder, img, a.patch);
     backbone.validate().context("the backbone for this data")?;
     let head = task.head(
         backbone.embed_dim,

@@ -6,6 +6,7 @@ pub mod data;
 pub mod dense;
 pub mod eval;
 pub mod finetune;
+pub mod generate;
 pub mod init;
 pub mod plot;
 pub mod predict;
@@ -192,7 +193,8 @@ pub fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
-/// The flags of the subcommand in `matches` that were typed on the command line, as `--name`.
+/// The flags of the (innermost) subcommand in `matches` that were typed on the command line,
+/// as `--name`.
 pub fn flags_given(cli: &clap::Command, matches: &clap::ArgMatches) -> Vec<String> {
     let Some((name, sub)) = matches.subcommand() else {
         return Vec::new();
@@ -200,6 +202,10 @@ pub fn flags_given(cli: &clap::Command, matches: &clap::ArgMatches) -> Vec<Strin
     let Some(cmd) = cli.find_subcommand(name) else {
         return Vec::new();
     };
+    // `sweet detect train ...`: the flags are the innermost subcommand's.
+    if sub.subcommand().is_some() {
+        return flags_given(cmd, sub);
+    }
     cmd.get_arguments()
         .filter(|arg| {
             sub.try_contains_id(arg.get_id().as_str()).unwrap_or(false)
