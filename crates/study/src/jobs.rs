@@ -71,8 +71,13 @@ pub(crate) fn data_config(data: &str, dir: &Path) -> DataConfig {
 impl Study {
     /// Opens the plan's data sets once to learn their shapes.
     pub fn new(mut plan: Plan, runs: PathBuf) -> Result<Study, StudyError> {
-        // Data folders as absolute paths, so run files name them the same from any directory.
-        for dir in [&mut plan.pretrain.data_dir, &mut plan.downstream.data_dir] {
+        // Data (and judge) folders as absolute paths, so run files name them the same from
+        // any directory.
+        let judge = plan.generate.as_mut().map(|g| &mut g.judge);
+        for dir in [&mut plan.pretrain.data_dir, &mut plan.downstream.data_dir]
+            .into_iter()
+            .chain(judge)
+        {
             *dir = std::fs::canonicalize(&*dir).map_err(|source| StudyError::Io {
                 path: dir.clone(),
                 source,
@@ -370,6 +375,8 @@ impl Study {
         };
         let tuned = if self.dense.is_some() {
             self.run_dense_cell(m, &cell, &dir, log, device)?
+        } else if self.plan.task == crate::plan::StudyTask::Generate {
+            self.run_generate_cell(m, &cell, &dir, log, device)?
         } else {
             self.run_classification_cell(m, &cell, &dir, log, device)?
         };

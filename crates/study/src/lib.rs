@@ -5,6 +5,7 @@
 //! sweet-report.
 
 mod cell_dense;
+mod cell_generate;
 mod cell_init;
 pub mod jobs;
 pub mod plan;
@@ -36,6 +37,8 @@ pub enum StudyError {
     Baseline(Box<sweet_baselines::BaselineError>),
     #[error(transparent)]
     Dense(Box<sweet_dense::DenseError>),
+    #[error(transparent)]
+    Generate(Box<sweet_generate::GenerateError>),
     #[error("{failed} of the study's jobs failed (the others finished): {first}")]
     Jobs { failed: usize, first: String },
 }
@@ -55,6 +58,12 @@ impl From<sweet_vit::checkpoint::CheckpointError> for StudyError {
 impl From<sweet_dense::DenseError> for StudyError {
     fn from(e: sweet_dense::DenseError) -> Self {
         StudyError::Dense(Box::new(e))
+    }
+}
+
+impl From<sweet_generate::GenerateError> for StudyError {
+    fn from(e: sweet_generate::GenerateError) -> Self {
+        StudyError::Generate(Box::new(e))
     }
 }
 

@@ -16,12 +16,17 @@ pub struct Plan {
     pub title: String,
     /// What the cells fine-tune for: `classify` (the default), `detect` or `segment` (then
     /// `[downstream]` names COCO data, `data = "coco"`, or mask folders, `data = "masks"`, and
-    /// `[dense]` the backbone's patch on that data).
+    /// `[dense]` the backbone's patch on that data), or `generate` (class-conditional
+    /// diffusion on the `[downstream]` images, `[generate]` the recipe; `[finetune]` gives
+    /// epochs, batch, lr schedule, weight decay and clipping).
     #[serde(default)]
     pub task: StudyTask,
     /// Dense tasks only: how the backbone meets the data.
     #[serde(default)]
     pub dense: Option<DensePlan>,
+    /// Generation only: the diffusion recipe and how samples are scored.
+    #[serde(default)]
+    pub generate: Option<GeneratePlan>,
     /// Free text appended to the report (what the plan is for, how the budget was chosen).
     #[serde(default)]
     pub notes: String,
@@ -147,13 +152,14 @@ pub enum StudyTask {
     Classify,
     Detect,
     Segment,
+    Generate,
 }
 
 impl StudyTask {
     /// The dense task, if this is one.
     pub fn dense(self) -> Option<sweet_dense::DenseTask> {
         match self {
-            StudyTask::Classify => None,
+            StudyTask::Classify | StudyTask::Generate => None,
             StudyTask::Detect => Some(sweet_dense::DenseTask::Detect),
             StudyTask::Segment => Some(sweet_dense::DenseTask::Segment),
         }
@@ -165,6 +171,7 @@ impl StudyTask {
             StudyTask::Classify => "accuracy",
             StudyTask::Detect => "AP",
             StudyTask::Segment => "mIoU",
+            StudyTask::Generate => "FD",
         }
     }
 }
@@ -179,6 +186,50 @@ pub struct DensePlan {
     /// Hidden width of the head's MLP (default: the backbone's width).
     #[serde(default)]
     pub head_hidden: Option<usize>,
+}
+
+/// A generation study's diffusion recipe and scoring (`sweet generate train`'s flags; the
+/// loop settings come from `[finetune]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratePlan {
+    /// The classifier model folder that scores samples (e.g. `models/mnist-judge`).
+    pub judge: PathBuf,
+    /// Learn from the first N training images only (default: all).
+    #[serde(default)]
+    pub train_images: Option<usize>,
+    #[serde(default)]
+    pub schedule: sweet_generate::schedule::BetaSchedule,
+    #[serde(default = "default_timesteps")]
+    pub timesteps: usize,
+    #[serde(default = "default_label_dropout")]
+    pub label_dropout: f64,
+    #[serde(default = "default_ema_decay")]
+    pub ema_decay: f64,
+    pub sample_steps: usize,
+    #[serde(default)]
+    pub eta: f64,
+    pub guidance: f64,
+    /// Samples scored after every epoch (the curves).
+    pub eval_samples: usize,
+    /// Samples scored at the end (the table).
+    pub final_samples: usize,
+    pub reference_images: usize,
+    #[serde(default = "default_sample_batch")]
+    pub sample_batch: usize,
+}
+
+fn default_timesteps() -> usize {
+    1000
+}
+fn default_label_dropout() -> f64 {
+    0.1
+}
+fn default_ema_decay() -> f64 {
+    0.999
+}
+fn default_sample_batch() -> usize {
+    250
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -467,7 +518,28 @@ impl Plan {
             }
             _ => {}
         }
-        if self.task != StudyTask::Classify {
+        match (self.task, &self.generate) {
+            (StudyTask::Generate, None) => {
+                return Err("task = \"generate\" needs a [generate] table (judge, sample_steps, guidance, eval_samples, final_samples, reference_images)".into())
+            }
+            (StudyTask::Generate, Some(g)) => {
+                if self.downstream.labels_per_class.is_some() {
+                    return Err("task generate: [downstream] takes no labels_per_class (train_images in [generate] limits the data)".into());
+                }
+                if g.eval_samples < 2 {
+                    return Err("[generate] eval_samples must be at least 2: the curves are Fréchet distances after every epoch".into());
+                }
+                if let Some(m) = self.methods.iter().find(|m| m.layer_decay) {
+                    return Err(format!(
+                        "method {:?}: generation trains every part at one lr, set layer_decay = false",
+                        m.name
+                    ));
+                }
+            }
+            (_, Some(_)) => return Err("[generate] is for task = \"generate\"".into()),
+            _ => {}
+        }
+        if self.task.dense().is_some() {
             let d = &self.downstream;
             if !matches!(d.data.as_str(), "coco" | "masks") || d.labels_per_class.is_some() {
                 return Err(format!(
