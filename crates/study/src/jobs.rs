@@ -15,7 +15,7 @@ use burn::module::Module;
 use burn::prelude::*;
 use sweet_data::Split;
 use sweet_mae::decoder::DecoderConfig;
-use sweet_report::CellResult;
+use sweet_report::{CellResult, Metric};
 use sweet_template::{GeneratorConfig, KroneckerConfig, Orientation, TemplateConfig};
 use sweet_train::adamw::AdamWConfig;
 use sweet_train::classify::{EpochMetrics, FinalMetrics, TrainConfig, FINAL_FILE};
@@ -373,7 +373,7 @@ impl Study {
         } else {
             self.run_classification_cell(m, &cell, &dir, log, device)?
         };
-        write_row(m, cell, tuned, &dir)
+        write_row(m, cell, tuned, &self.plan.task.metric(), &dir)
     }
 
     /// The classification fine-tuning of one cell (resumed when its folder holds a checkpoint).
@@ -486,8 +486,14 @@ pub(crate) fn per_epoch<T: serde::de::DeserializeOwned>(
     Ok(lines.iter().map(score).collect())
 }
 
-/// Writes a finished cell's row.
-fn write_row(m: &MethodPlan, c: Cell, t: Tuned, dir: &Path) -> Result<(), StudyError> {
+/// Writes a finished cell's row; its best epoch is the best under `metric`.
+fn write_row(
+    m: &MethodPlan,
+    c: Cell,
+    t: Tuned,
+    metric: &Metric,
+    dir: &Path,
+) -> Result<(), StudyError> {
     let [depth, width] = c.size;
     let row = CellResult {
         method: m.name.clone(),
@@ -500,9 +506,10 @@ fn write_row(m: &MethodPlan, c: Cell, t: Tuned, dir: &Path) -> Result<(), StudyE
         pretrain_s: Some(c.pretrain_s),
         init_s: Some(c.init_s),
         finetune_s: Some(t.finetune_s),
-        best_acc: CellResult::best_of(&t.per_epoch),
+        best_acc: CellResult::best_of(&t.per_epoch, metric),
         acc_epochs: t.per_epoch,
         final_acc: Some(t.final_score),
+        secondary: None,
         note: String::new(),
     };
     let text = serde_json::to_string_pretty(&row).expect("rows serialize");

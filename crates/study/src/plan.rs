@@ -159,12 +159,12 @@ impl StudyTask {
         }
     }
 
-    /// What the report's numbers are.
-    pub fn metric(self) -> &'static str {
+    /// What the report's numbers are (their name, percent, which way is better).
+    pub fn metric(self) -> sweet_report::Metric {
         match self {
-            StudyTask::Classify => "accuracy",
-            StudyTask::Detect => "AP",
-            StudyTask::Segment => "mIoU",
+            StudyTask::Classify => sweet_report::Metric::ACCURACY,
+            StudyTask::Detect => sweet_report::Metric::AP,
+            StudyTask::Segment => sweet_report::Metric::MIOU,
         }
     }
 }
