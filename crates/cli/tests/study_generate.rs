@@ -25,11 +25,28 @@ fn a_generation_study_trains_a_diffusion_model_on_every_init_and_reports_fd() {
     let judge_run = dir.path().join("judge");
     let j = judge_run.to_str().unwrap();
     let args = [
-        "train", "--data", "mnist", "--data-dir", &down, "--depth", "1", "--width", "16",
+        "train",
+        "--data",
+        "mnist",
+        "--data-dir",
+        &down,
+        "--depth",
+        "1",
+        "--width",
+        "16",
     ];
     let mut args = args.to_vec();
     args.extend([
-        "--heads", "2", "--patch", "4", "--epochs", "1", "--batch-size", "16", "--out", j,
+        "--heads",
+        "2",
+        "--patch",
+        "4",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--out",
+        j,
         "--json",
     ]);
     sweet_json(&args);

@@ -23,10 +23,11 @@ pub enum ReportError {
         /// What is wrong there.
         message: String,
     },
-    /// Rows that cannot be written as a results file (a field that would not read back).
+    /// Rows that cannot be written as a results file (a field that would not read back) or
+    /// into a report (a score that does not fit the study's metric).
     #[error("{}: row {row} ({method}, seed {seed}): {message}", path.display())]
     InvalidRow {
-        /// The results file being written.
+        /// The results file or the report's `README.md` being written.
         path: PathBuf,
         /// 0-based index of the row in the slice given.
         row: usize,

@@ -1,8 +1,11 @@
 //! Study results and reports for sweet, with no burn dependency.
 //!
 //! - [`plot`]: line and marker plots ([`LinePlot`], side-by-side [`Panels`]) written as PNG.
+//! - [`metric`]: what a study's scores are ([`Metric`]: name, percent or plain, which way is
+//!   better).
 //! - [`results`]: the study results table ([`CellResult`], one CSV row per study cell).
-//! - [`study_report`]: a study's `README.md` (accuracy and cost tables) and its three plots.
+//! - [`study_report`]: a study's `README.md` (score and cost tables) and its three plots, in the
+//!   study's metric.
 //!
 //! Plots are drawn by plotters without its default features: text comes from the DejaVu Sans
 //! bytes of the `dejavu` crate through plotters' `ab_glyph` renderer, pixels go into a plain RGB
@@ -13,11 +16,13 @@
 
 mod axis;
 pub mod error;
+pub mod metric;
 pub mod plot;
 pub mod results;
 pub mod study_report;
 
 pub use error::ReportError;
+pub use metric::Metric;
 pub use plot::{LinePlot, Panels, Series};
 pub use results::{read_results, write_results, CellResult, RESULTS_HEADER};
 pub use study_report::write_report;

@@ -1,20 +1,31 @@
-//! A study's report: `README.md` with the accuracy and cost tables, and three plots.
+//! A study's report: `README.md` with the score and cost tables, and three plots.
 //!
 //! A study is a grid of (method, size, seed) cells ([`CellResult`] rows). [`write_report`]
 //! groups them by method (in order of first appearance) and size (`depth x width`, sorted by
 //! depth then width) and writes:
 //!
-//! - `README.md`: (a) final accuracy per method and size as `mean +- std` over seeds (sample
-//!   standard deviation, n - 1; the mean alone for one seed; `n/a: <reason>` where every row of
-//!   the cell is n/a; `-` where the study has no row; `(n=k)` after each number when the cells
-//!   do not all have the same number of seeds); (b) mean seconds per method of pre-training
-//!   attributed, initialization, fine-tuning and their total; (c) the plots; (d) the notes.
-//! - `accuracy_vs_size.png`: final accuracy against parameters (log x), mean +- std per method.
-//! - `accuracy_vs_epoch.png`: mean accuracy after each epoch per method, in panels for the
+//! - `README.md`: (a) the final headline score per method and size as `mean +- std` over seeds
+//!   (sample standard deviation, n - 1; the mean alone for one seed; `n/a: <reason>` where every
+//!   row of the cell is n/a; `-` where the study has no row; `(n=k)` after each number when the
+//!   cells do not all have the same number of seeds); (b) when rows have a `secondary` score and
+//!   the study names its metric, the same table of it; (c) mean seconds per method of
+//!   pre-training attributed, initialization, fine-tuning and their total; (d) the plots; (e) the
+//!   notes.
+//! - `accuracy_vs_size.png`: final score against parameters (log x), mean +- std per method.
+//! - `accuracy_vs_epoch.png`: mean score after each epoch per method, in panels for the
 //!   smallest, a middle and the largest size present.
-//! - `accuracy_vs_compute.png`: final accuracy of every cell against its total seconds (log x).
+//! - `accuracy_vs_compute.png`: final score of every cell against its total seconds (log x).
 //!
-//! n/a rows count only as the reason in the accuracy table. The same rows give the same files.
+//! The rows hold bare numbers; the [`Metric`] given with them says what they are. Its name
+//! titles the tables and plots; a percent metric (accuracy, AP, mIoU: fractions) is shown times
+//! 100 with `(%)` in headings and axis labels, a plain one (a Fréchet distance) as it is; when
+//! lower is better the score table's heading and the plot titles say so. Every row is first
+//! checked against the metrics ([`CellResult::problem_for`]: a percent score within `[0, 1]`,
+//! `best_acc` the best epoch in the metric's direction), so a study that passes the wrong metric
+//! gets an error naming the row rather than a report in the wrong unit. The file names keep
+//! `accuracy` whatever the metric, so links to existing reports stay valid.
+//!
+//! n/a rows count only as the reason in the score tables. The same rows give the same files.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -22,14 +33,15 @@ use std::path::Path;
 
 use crate::axis::fmt_si;
 use crate::error::{atomic_write, ReportError};
+use crate::metric::Metric;
 use crate::plot::{LinePlot, Panels, Series};
 use crate::results::CellResult;
 
-/// File name of the accuracy-against-parameters plot.
+/// File name of the score-against-parameters plot.
 pub const SIZE_PLOT: &str = "accuracy_vs_size.png";
-/// File name of the accuracy-per-epoch panels.
+/// File name of the score-per-epoch panels.
 pub const EPOCH_PLOT: &str = "accuracy_vs_epoch.png";
-/// File name of the accuracy-against-seconds plot.
+/// File name of the score-against-seconds plot.
 pub const COMPUTE_PLOT: &str = "accuracy_vs_compute.png";
 /// Pixel size of the single plots.
 pub const PLOT_SIZE: (u32, u32) = (960, 600);
@@ -76,12 +88,18 @@ impl<'a> Grid<'a> {
             .unwrap_or_default()
     }
 
-    /// Final accuracies of `method` at `size`.
-    fn finals(&self, method: usize, size: (usize, usize)) -> Vec<f64> {
+    /// The values `score` picks from the rows of `method` at `size` (rows without one are
+    /// skipped).
+    fn values(&self, method: usize, size: (usize, usize), score: Score) -> Vec<f64> {
         self.valued(method, size)
             .iter()
-            .filter_map(|r| r.final_acc)
+            .filter_map(|r| score(r))
             .collect()
+    }
+
+    /// Final headline scores of `method` at `size`.
+    fn finals(&self, method: usize, size: (usize, usize)) -> Vec<f64> {
+        self.values(method, size, |r| r.final_acc)
     }
 
     /// Mean parameter count of the rows at `size` that give one.
@@ -95,6 +113,9 @@ impl<'a> Grid<'a> {
         (!p.is_empty()).then(|| mean(&p))
     }
 }
+
+/// Which number of a row a table shows (the final headline score, the secondary score).
+type Score = fn(&CellResult) -> Option<f64>;
 
 /// The mean of a non-empty slice.
 fn mean(v: &[f64]) -> f64 {
@@ -137,11 +158,52 @@ fn seconds(s: f64) -> String {
     }
 }
 
-/// The accuracy table (percent), as Markdown.
-fn accuracy_table(g: &Grid) -> String {
+/// What follows a metric's name in a table heading: its unit and, when lower is better, that
+/// (` (%)`, ` (lower is better)`, ` (%, lower is better)` or nothing).
+fn heading_note(metric: &Metric) -> String {
+    let unit = metric.unit_label();
+    let notes: Vec<&str> = [unit, lower_is_better(metric)]
+        .into_iter()
+        .filter(|n| !n.is_empty())
+        .collect();
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", notes.join(", "))
+    }
+}
+
+/// `lower is better` for a metric where it is, else nothing.
+fn lower_is_better(metric: &Metric) -> &'static str {
+    if metric.higher_is_better {
+        ""
+    } else {
+        "lower is better"
+    }
+}
+
+/// What follows a metric's name on an axis: ` (%)` for a percent metric, else nothing.
+fn unit_note(metric: &Metric) -> String {
+    match metric.unit_label() {
+        "" => String::new(),
+        unit => format!(" ({unit})"),
+    }
+}
+
+/// The words a plot title puts in its parentheses after `what`: `what; lower is better` when
+/// it is.
+fn title_note(what: &str, metric: &Metric) -> String {
+    match lower_is_better(metric) {
+        "" => what.to_string(),
+        lower => format!("{what}; {lower}"),
+    }
+}
+
+/// The table of `score` per method and size, formatted by `metric`, as Markdown.
+fn score_table(g: &Grid, metric: &Metric, score: Score) -> String {
     let counts: Vec<usize> = (0..g.methods.len())
         .flat_map(|m| g.sizes.iter().map(move |&s| (m, s)))
-        .map(|(m, s)| g.finals(m, s).len())
+        .map(|(m, s)| g.values(m, s, score).len())
         .filter(|&n| n > 0)
         .collect();
     let show_n = counts.windows(2).any(|w| w[0] != w[1]);
@@ -155,16 +217,16 @@ fn accuracy_table(g: &Grid) -> String {
     for (m, name) in g.methods.iter().enumerate() {
         let _ = write!(t, "| {} |", cell_text(name));
         for &s in &g.sizes {
-            let finals = g.finals(m, s);
+            let values = g.values(m, s, score);
             let rows = g.cells.get(&(m, s)).map_or(&[][..], Vec::as_slice);
-            let text = match mean_std(&finals) {
+            let text = match mean_std(&values) {
                 Some((mean, std)) => {
-                    let mut x = format!("{:.2}", mean * 100.0);
+                    let mut x = metric.format(mean);
                     if let Some(std) = std {
-                        let _ = write!(x, " +- {:.2}", std * 100.0);
+                        let _ = write!(x, " +- {}", metric.format(std));
                     }
                     if show_n {
-                        let _ = write!(x, " (n={})", finals.len());
+                        let _ = write!(x, " (n={})", values.len());
                     }
                     x
                 }
@@ -240,8 +302,8 @@ fn cost_table(g: &Grid) -> String {
     t
 }
 
-/// Final accuracy against parameters, one line per method with +- std bars.
-fn size_plot(g: &Grid, metric: &str) -> LinePlot {
+/// Final score against parameters, one line per method with +- std bars.
+fn size_plot(g: &Grid, metric: &Metric) -> LinePlot {
     let series = g
         .methods
         .iter()
@@ -253,23 +315,28 @@ fn size_plot(g: &Grid, metric: &str) -> LinePlot {
                 .filter_map(|&s| {
                     let (mean, std) = mean_std(&g.finals(m, s))?;
                     let params = g.params(s)?;
-                    Some(((params, mean * 100.0), std.unwrap_or(0.0) * 100.0))
+                    let err = metric.scale(std.unwrap_or(0.0));
+                    Some(((params, metric.scale(mean)), err))
                 })
                 .unzip();
             Series::line(*name, points).with_err(err)
         })
         .collect();
+    let name = metric.name;
     LinePlot {
-        title: format!("Final test {metric} against model size (mean +- std over seeds)"),
+        title: format!(
+            "Final test {name} against model size ({})",
+            title_note("mean +- std over seeds", metric)
+        ),
         x_label: "parameters".into(),
-        y_label: format!("final test {metric} (%)"),
+        y_label: format!("final test {name}{}", unit_note(metric)),
         series,
         log_x: true,
     }
 }
 
-/// Mean accuracy after each epoch, one panel per chosen size, one line per method.
-fn epoch_panels(g: &Grid, metric: &str) -> Panels {
+/// Mean score after each epoch, one panel per chosen size, one line per method.
+fn epoch_panels(g: &Grid, metric: &Metric) -> Panels {
     let mut present: Vec<(usize, usize)> = g
         .sizes
         .iter()
@@ -314,7 +381,7 @@ fn epoch_panels(g: &Grid, metric: &str) -> Panels {
                                 .iter()
                                 .filter_map(|r| r.acc_epochs.get(e).copied())
                                 .collect();
-                            ((e + 1) as f64, mean(&at) * 100.0)
+                            ((e + 1) as f64, metric.scale(mean(&at)))
                         })
                         .collect();
                     Series::line(*name, points)
@@ -327,20 +394,24 @@ fn epoch_panels(g: &Grid, metric: &str) -> Panels {
             LinePlot {
                 title,
                 x_label: "epoch".into(),
-                y_label: format!("test {metric} (%), fixed subset"),
+                y_label: format!("test {}{}, fixed subset", metric.name, unit_note(metric)),
                 series,
                 log_x: false,
             }
         })
         .collect();
     Panels {
-        title: format!("Test {metric} after each fine-tuning epoch (mean over seeds)"),
+        title: format!(
+            "Test {} after each fine-tuning epoch ({})",
+            metric.name,
+            title_note("mean over seeds", metric)
+        ),
         plots,
     }
 }
 
-/// Final accuracy of each cell against its seconds, one marker series per method.
-fn compute_plot(g: &Grid, metric: &str) -> LinePlot {
+/// Final score of each cell against its seconds, one marker series per method.
+fn compute_plot(g: &Grid, metric: &Metric) -> LinePlot {
     let series = g
         .methods
         .iter()
@@ -350,30 +421,61 @@ fn compute_plot(g: &Grid, metric: &str) -> LinePlot {
                 .sizes
                 .iter()
                 .flat_map(|&s| g.valued(m, s))
-                .filter_map(|r| Some((r.total_s()?, r.final_acc? * 100.0)))
+                .filter_map(|r| Some((r.total_s()?, metric.scale(r.final_acc?))))
                 .collect();
             Series::markers(*name, points)
         })
         .collect();
+    let name = metric.name;
     LinePlot {
-        title: format!("Final test {metric} against compute (one marker per cell)"),
+        title: format!(
+            "Final test {name} against compute ({})",
+            title_note("one marker per cell", metric)
+        ),
         x_label: "seconds: pre-training attributed + initialization + fine-tuning".into(),
-        y_label: format!("final test {metric} (%)"),
+        y_label: format!("final test {name}{}", unit_note(metric)),
         series,
         log_x: true,
     }
 }
 
+/// The first row that does not fit the metrics, as the error naming it.
+fn check_rows(
+    readme: &Path,
+    rows: &[CellResult],
+    metric: &Metric,
+    secondary: Option<&Metric>,
+) -> Result<(), ReportError> {
+    for (i, r) in rows.iter().enumerate() {
+        if let Some(message) = r.problem_for(metric, secondary) {
+            return Err(ReportError::InvalidRow {
+                path: readme.to_path_buf(),
+                row: i,
+                method: r.method.clone(),
+                seed: r.seed,
+                message,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Writes the study report for `rows` into `dir` (created if missing): `README.md` titled
-/// `title` with `notes` appended, and the three PNG plots it embeds; the rows' numbers are
-/// `metric` (`accuracy`, `AP`, `mIoU`), in percent. See the module docs.
+/// `title` with `notes` appended, and the three PNG plots it embeds. The rows' headline scores
+/// (`acc_epochs`, `final_acc`, `best_acc`) are `metric`'s ([`Metric::ACCURACY`], [`Metric::AP`],
+/// [`Metric::MIOU`], [`Metric::FRECHET`]); their `secondary` scores, if any, `secondary`'s
+/// (`None`: the study has no second score, and no table of it is written). A row that does not
+/// fit the metrics ([`CellResult::problem_for`]) is a [`ReportError::InvalidRow`] and nothing is
+/// written. See the module docs.
 pub fn write_report(
     dir: &Path,
     title: &str,
     rows: &[CellResult],
     notes: &str,
-    metric: &str,
+    metric: &Metric,
+    secondary: Option<&Metric>,
 ) -> Result<(), ReportError> {
+    check_rows(&dir.join("README.md"), rows, metric, secondary)?;
     let g = Grid::new(rows);
     let seeds: Vec<u64> = {
         let mut s: Vec<u64> = rows.iter().map(|r| r.seed).collect();
@@ -396,12 +498,20 @@ pub fn write_report(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let _ = writeln!(md, "## Final test {metric} (%)\n");
+    let _ = writeln!(
+        md,
+        "## Final test {}{}\n",
+        metric.name,
+        heading_note(metric)
+    );
     md.push_str(
         "Full test set at the end of fine-tuning; mean +- sample standard deviation over seeds \
          (the mean alone for one seed); n/a: the method cannot produce that size.\n\n",
     );
-    md.push_str(&accuracy_table(&g));
+    md.push_str(&score_table(&g, metric, |r| r.final_acc));
+    if let Some(second) = secondary.filter(|_| rows.iter().any(|r| r.secondary.is_some())) {
+        md.push_str(&secondary_section(&g, second));
+    }
     md.push_str("\n## Cost\n\n");
     md.push_str(
         "Mean seconds per cell over each method's cells (every size and seed, n/a cells \
@@ -409,9 +519,10 @@ pub fn write_report(
     );
     md.push_str(&cost_table(&g));
     md.push_str("\n## Plots\n\n");
-    let _ = writeln!(md, "![final {metric} against parameters]({SIZE_PLOT})\n");
-    let _ = writeln!(md, "![{metric} after each epoch]({EPOCH_PLOT})\n");
-    let _ = writeln!(md, "![final {metric} against compute]({COMPUTE_PLOT})\n");
+    let name = metric.name;
+    let _ = writeln!(md, "![final {name} against parameters]({SIZE_PLOT})\n");
+    let _ = writeln!(md, "![{name} after each epoch]({EPOCH_PLOT})\n");
+    let _ = writeln!(md, "![final {name} against compute]({COMPUTE_PLOT})\n");
     if !notes.trim().is_empty() {
         md.push_str(notes.trim_end());
         md.push('\n');
@@ -425,6 +536,18 @@ pub fn write_report(
     epoch_panels(&g, metric).write_png(&dir.join(EPOCH_PLOT), PANELS_SIZE)?;
     compute_plot(&g, metric).write_png(&dir.join(COMPUTE_PLOT), PLOT_SIZE)?;
     atomic_write(&dir.join("README.md"), md.as_bytes())
+}
+
+/// The README section of the secondary score: its heading and its table, laid out as the
+/// headline table.
+fn secondary_section(g: &Grid, metric: &Metric) -> String {
+    let mut md = format!("\n## Final {}{}\n\n", metric.name, heading_note(metric));
+    md.push_str(
+        "The second score of each cell at the end, in the same layout: mean +- sample standard \
+         deviation over seeds; no result: the cells have none.\n\n",
+    );
+    md.push_str(&score_table(g, metric, |r| r.secondary));
+    md
 }
 
 #[cfg(test)]
@@ -445,7 +568,8 @@ mod tests {
             finetune_s: Some(1.0),
             acc_epochs: acc.to_vec(),
             final_acc: acc.last().copied(),
-            best_acc: CellResult::best_of(acc),
+            best_acc: CellResult::best_of(acc, &Metric::ACCURACY),
+            secondary: None,
             note: String::new(),
         }
     }
@@ -463,7 +587,7 @@ mod tests {
         let rows: Vec<CellResult> = sizes.iter().map(|&(s, p)| row("m", s, p, &[0.5])).collect();
         let g = Grid::new(&rows);
         assert_eq!(g.sizes, [(2, 32), (4, 64), (6, 96), (8, 256), (12, 64)]);
-        let titles: Vec<String> = epoch_panels(&g, "accuracy")
+        let titles: Vec<String> = epoch_panels(&g, &Metric::ACCURACY)
             .plots
             .into_iter()
             .map(|p| p.title)
@@ -486,7 +610,7 @@ mod tests {
             CellResult::na("m", "", (2, 32, 1), 2, "x"),
         ];
         let g = Grid::new(&rows);
-        let panels = epoch_panels(&g, "accuracy");
+        let panels = epoch_panels(&g, &Metric::ACCURACY);
         assert_eq!(panels.plots.len(), 1);
         let pts = &panels.plots[0].series[0].points;
         let want = [(1.0, 20.0), (2.0, 30.0), (3.0, 30.0)];
@@ -497,6 +621,44 @@ mod tests {
                 "{pts:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_plain_metric_is_plotted_as_it_is_and_titled_lower_is_better() {
+        let rows = vec![
+            row("m", (2, 32), 10, &[40.0, 12.0]),
+            row("m", (2, 32), 10, &[30.0, 16.0]),
+        ];
+        let g = Grid::new(&rows);
+        let fd = Metric::FRECHET;
+        let panels = epoch_panels(&g, &fd);
+        assert_eq!(
+            panels.title,
+            "Test FD after each fine-tuning epoch (mean over seeds; lower is better)"
+        );
+        assert_eq!(panels.plots[0].y_label, "test FD, fixed subset");
+        assert_eq!(panels.plots[0].series[0].points, [(1.0, 35.0), (2.0, 14.0)]);
+        let size = size_plot(&g, &fd);
+        assert_eq!(
+            size.title,
+            "Final test FD against model size (mean +- std over seeds; lower is better)"
+        );
+        assert_eq!(size.y_label, "final test FD");
+        assert_eq!(size.series[0].points, [(10.0, 14.0)]);
+        let compute = compute_plot(&g, &fd);
+        assert_eq!(
+            compute.title,
+            "Final test FD against compute (one marker per cell; lower is better)"
+        );
+        assert_eq!(compute.series[0].points, [(1.0, 12.0), (1.0, 16.0)]);
+        // a percent metric keeps its labels and is scaled
+        let acc = size_plot(&g, &Metric::ACCURACY);
+        assert_eq!(
+            acc.title,
+            "Final test accuracy against model size (mean +- std over seeds)"
+        );
+        assert_eq!(acc.y_label, "final test accuracy (%)");
+        assert_eq!(acc.series[0].points, [(10.0, 1400.0)]);
     }
 
     #[test]

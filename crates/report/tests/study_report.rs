@@ -1,9 +1,10 @@
 //! The study report: hand-computed tables, n/a cells, plots of the right size, same rows same
-//! files.
+//! files; percent metrics and a plain lower-is-better one (a Fréchet distance), the secondary
+//! score's table.
 
 use std::path::Path;
 
-use sweet_report::{write_report, CellResult};
+use sweet_report::{write_report, CellResult, Metric, ReportError};
 
 fn row(method: &str, (depth, width): (usize, usize), seed: u64, final_acc: f64) -> CellResult {
     let acc = vec![final_acc - 0.1, final_acc - 0.02];
@@ -18,9 +19,10 @@ fn row(method: &str, (depth, width): (usize, usize), seed: u64, final_acc: f64) 
         pretrain_s: Some(0.0),
         init_s: Some(1.0),
         finetune_s: Some(100.0),
-        best_acc: CellResult::best_of(&acc),
+        best_acc: CellResult::best_of(&acc, &Metric::ACCURACY),
         acc_epochs: acc,
         final_acc: Some(final_acc),
+        secondary: None,
         note: String::new(),
     }
 }
@@ -51,7 +53,7 @@ fn accuracy_table_mean_std_na_and_seed_counts() {
         CellResult::na("ws", "", (2, 32, 2), 1, "b"),
     ];
     let dir = tempfile::tempdir().unwrap();
-    write_report(dir.path(), "Study", &rows, "", "accuracy").unwrap();
+    write_report(dir.path(), "Study", &rows, "", &Metric::ACCURACY, None).unwrap();
     let md = readme(dir.path());
     assert!(md.starts_with("# Study\n"), "{md}");
     // columns by depth then width; methods in order of first appearance
@@ -95,12 +97,12 @@ fn equal_seed_counts_are_not_repeated_and_costs_are_means() {
     rows.push(r.clone());
     r.seed = 1;
     r.final_acc = Some(0.7);
-    r.best_acc = CellResult::best_of(&r.acc_epochs);
+    r.best_acc = CellResult::best_of(&r.acc_epochs, &Metric::ACCURACY);
     rows.push(r);
     rows.push(CellResult::na("random", "", (4, 64, 4), 0, "no"));
     rows.push(CellResult::na("random", "", (4, 64, 4), 1, "no"));
     let dir = tempfile::tempdir().unwrap();
-    write_report(dir.path(), "Study", &rows, "", "accuracy").unwrap();
+    write_report(dir.path(), "Study", &rows, "", &Metric::ACCURACY, None).unwrap();
     let md = readme(dir.path());
     assert_eq!(
         line_starting(&md, "| sweet | 90"),
@@ -141,8 +143,16 @@ fn plots_are_pngs_of_their_size_and_output_is_deterministic() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
     let notes = "## Notes\n\nRun on 2 cores.";
-    write_report(a.path(), "Study", &rows, notes, "accuracy").unwrap();
-    write_report(&b.path().join("new/dir"), "Study", &rows, notes, "accuracy").unwrap();
+    write_report(a.path(), "Study", &rows, notes, &Metric::ACCURACY, None).unwrap();
+    write_report(
+        &b.path().join("new/dir"),
+        "Study",
+        &rows,
+        notes,
+        &Metric::ACCURACY,
+        None,
+    )
+    .unwrap();
     let md = readme(a.path());
     assert!(md.ends_with("## Notes\n\nRun on 2 cores.\n"), "{md}");
     for (file, size) in [
@@ -182,7 +192,7 @@ fn all_na_or_no_rows_still_write_a_report() {
         )],
     ] {
         let dir = tempfile::tempdir().unwrap();
-        write_report(dir.path(), "Empty", &rows, "", "accuracy").unwrap();
+        write_report(dir.path(), "Empty", &rows, "", &Metric::ACCURACY, None).unwrap();
         for f in [
             "accuracy_vs_size.png",
             "accuracy_vs_epoch.png",
@@ -193,5 +203,185 @@ fn all_na_or_no_rows_still_write_a_report() {
         if !rows.is_empty() {
             assert!(readme(dir.path()).contains("| ws | n/a: needs a larger model |"));
         }
+    }
+}
+
+/// A generation cell: Fréchet distance after each epoch and at the end, class accuracy of the
+/// samples as the secondary score.
+fn fd_row(
+    method: &str,
+    size: (usize, usize),
+    seed: u64,
+    epochs: &[f64],
+    final_fd: f64,
+    class_acc: Option<f64>,
+) -> CellResult {
+    let mut r = row(method, size, seed, 0.5);
+    r.acc_epochs = epochs.to_vec();
+    r.best_acc = CellResult::best_of(epochs, &Metric::FRECHET);
+    r.final_acc = Some(final_fd);
+    r.secondary = class_acc;
+    r
+}
+
+#[test]
+fn a_lower_is_better_distance_is_shown_plain_with_its_class_accuracy() {
+    let rows = vec![
+        fd_row("sweet", (2, 32), 0, &[40.0, 11.5, 13.0], 12.0, Some(0.85)),
+        fd_row("sweet", (2, 32), 1, &[35.0, 14.5, 16.0], 14.0, Some(0.90)),
+        fd_row("random", (2, 32), 0, &[80.0, 60.0], 55.25, Some(0.5)),
+        fd_row("random", (4, 64), 0, &[70.0, 50.0], 48.0, None),
+        CellResult::na("ws", "", (2, 32, 2), 0, "no source"),
+    ];
+    // the best epoch of a distance is its smallest
+    assert_eq!(rows[0].best_acc, Some(11.5));
+    assert_eq!(rows[1].best_acc, Some(14.5));
+    let dir = tempfile::tempdir().unwrap();
+    write_report(
+        dir.path(),
+        "Generation",
+        &rows,
+        "",
+        &Metric::FRECHET,
+        Some(&Metric::CLASS_ACCURACY),
+    )
+    .unwrap();
+    let md = readme(dir.path());
+    assert!(
+        md.contains("\n## Final test FD (lower is better)\n"),
+        "{md}"
+    );
+    assert!(!md.contains("FD (%"), "{md}");
+    // 12, 14: mean 13, sample std sqrt(2) = 1.41; no x 100 (seed counts differ: n shown)
+    assert_eq!(
+        line_starting(&md, "| sweet | 13"),
+        "| sweet | 13.00 +- 1.41 (n=2) | - |"
+    );
+    assert_eq!(
+        line_starting(&md, "| random | 55"),
+        "| random | 55.25 (n=1) | 48.00 (n=1) |"
+    );
+    assert_eq!(
+        line_starting(&md, "| ws | n/a"),
+        "| ws | n/a: no source | - |"
+    );
+    // the class accuracy, in percent: 85, 90: mean 87.5, std 3.54; a cell without one
+    let second = md
+        .split_once("\n## Final class accuracy (%)\n")
+        .unwrap_or_else(|| panic!("no class accuracy table in\n{md}"))
+        .1;
+    assert!(
+        md.find("## Final test FD") < md.find("## Final class accuracy")
+            && md.find("## Final class accuracy") < md.find("## Cost"),
+        "{md}"
+    );
+    assert_eq!(
+        line_starting(second, "| sweet |"),
+        "| sweet | 87.50 +- 3.54 (n=2) | - |"
+    );
+    assert_eq!(
+        line_starting(second, "| random |"),
+        "| random | 50.00 (n=1) | no result |"
+    );
+    assert_eq!(
+        line_starting(second, "| ws |"),
+        "| ws | n/a: no source | - |"
+    );
+    for (file, size) in [
+        ("accuracy_vs_size.png", (960, 600)),
+        ("accuracy_vs_epoch.png", (1500, 520)),
+        ("accuracy_vs_compute.png", (960, 600)),
+    ] {
+        let img = image::open(dir.path().join(file)).unwrap().to_rgb8();
+        assert_eq!(img.dimensions(), size, "{file}");
+        let blue = img.pixels().filter(|p| p.0 == [31, 119, 180]).count();
+        assert!(blue > 50, "{file}: {blue} pixels of the first series");
+    }
+}
+
+#[test]
+fn the_secondary_table_is_only_there_when_rows_have_secondary_scores() {
+    let has = |rows: &[CellResult], secondary: Option<&Metric>| -> bool {
+        let dir = tempfile::tempdir().unwrap();
+        write_report(dir.path(), "S", rows, "", &Metric::FRECHET, secondary).unwrap();
+        let md = readme(dir.path());
+        assert!(md.contains("## Final test FD"), "{md}");
+        md.contains("## Final class accuracy")
+    };
+    let without = vec![fd_row("sweet", (2, 32), 0, &[20.0, 10.0], 10.0, None)];
+    let with = vec![fd_row("sweet", (2, 32), 0, &[20.0, 10.0], 10.0, Some(0.9))];
+    assert!(!has(&without, Some(&Metric::CLASS_ACCURACY)));
+    assert!(!has(&with, None), "no metric to show the scores by");
+    assert!(has(&with, Some(&Metric::CLASS_ACCURACY)));
+}
+
+#[test]
+fn percent_metrics_keep_their_headings_and_plain_ones_say_which_way_is_better() {
+    let rows = vec![row("sweet", (2, 32), 0, 0.9)];
+    for (metric, heading) in [
+        (Metric::ACCURACY, "## Final test accuracy (%)"),
+        (Metric::AP, "## Final test AP (%)"),
+        (Metric::MIOU, "## Final test mIoU (%)"),
+        (
+            Metric::new("error", true, false),
+            "## Final test error (%, lower is better)",
+        ),
+        (Metric::new("loss", false, true), "## Final test loss"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rows = rows.clone();
+        rows[0].best_acc = CellResult::best_of(&rows[0].acc_epochs, &metric);
+        write_report(dir.path(), "S", &rows, "", &metric, None).unwrap();
+        let md = readme(dir.path());
+        assert_eq!(line_starting(&md, "## Final test"), heading);
+        let shown = if metric.percent { "90.00" } else { "0.90" };
+        assert_eq!(
+            line_starting(&md, "| sweet |"),
+            format!("| sweet | {shown} |")
+        );
+    }
+}
+
+#[test]
+fn rows_that_do_not_fit_the_metric_are_errors_naming_the_row() {
+    let readme_of = |dir: &Path| dir.join("README.md");
+    let cases: [(Vec<CellResult>, Metric, Option<&Metric>, &str); 3] = [
+        // a distance reported as an accuracy
+        (
+            vec![
+                row("sweet", (2, 32), 0, 0.9),
+                fd_row("gen", (2, 32), 1, &[20.0, 10.0], 10.0, None),
+            ],
+            Metric::ACCURACY,
+            None,
+            "row 1 (gen, seed 1): acc_epochs 20 outside [0, 1] (accuracy is a fraction",
+        ),
+        // the largest epoch as the best of a distance
+        (
+            vec![{
+                let mut r = fd_row("gen", (2, 32), 3, &[20.0, 10.0], 10.0, None);
+                r.best_acc = Some(20.0);
+                r
+            }],
+            Metric::FRECHET,
+            None,
+            "row 0 (gen, seed 3): best_acc 20 is not the best of acc_epochs (10; lower FD is better)",
+        ),
+        // a class accuracy in percent rather than a fraction
+        (
+            vec![fd_row("gen", (2, 32), 0, &[20.0, 10.0], 10.0, Some(90.0))],
+            Metric::FRECHET,
+            Some(&Metric::CLASS_ACCURACY),
+            "row 0 (gen, seed 0): secondary 90 outside [0, 1] (class accuracy is a fraction",
+        ),
+    ];
+    for (rows, metric, secondary, want) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let err = write_report(dir.path(), "S", &rows, "", &metric, secondary).unwrap_err();
+        assert!(matches!(err, ReportError::InvalidRow { .. }), "{err:?}");
+        let text = err.to_string();
+        let at = format!("{}: {want}", readme_of(dir.path()).display());
+        assert!(text.starts_with(&at), "{text:?} should start with {at:?}");
+        assert!(!readme_of(dir.path()).exists(), "nothing is written");
     }
 }

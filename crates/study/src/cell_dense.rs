@@ -68,6 +68,7 @@ impl Study {
             finetune_s: fin.train_seconds,
             per_epoch: per_epoch::<DenseEpoch>(&out, |e| e.test_score)?,
             final_score: fin.test_score,
+            secondary: None,
         })
     }
 }

@@ -83,6 +83,7 @@ impl Study {
                 e.scores.as_ref().map_or(f64::NAN, |s| s.frechet)
             })?,
             final_score: fin.scores.frechet,
+            secondary: Some(fin.scores.class_accuracy),
         })
     }
 }

@@ -15,7 +15,7 @@ use burn::module::Module;
 use burn::prelude::*;
 use sweet_data::Split;
 use sweet_mae::decoder::DecoderConfig;
-use sweet_report::CellResult;
+use sweet_report::{CellResult, Metric};
 use sweet_template::{GeneratorConfig, KroneckerConfig, Orientation, TemplateConfig};
 use sweet_train::adamw::AdamWConfig;
 use sweet_train::classify::{EpochMetrics, FinalMetrics, TrainConfig, FINAL_FILE};
@@ -380,7 +380,7 @@ impl Study {
         } else {
             self.run_classification_cell(m, &cell, &dir, log, device)?
         };
-        write_row(m, cell, tuned, &dir)
+        write_row(m, cell, tuned, &self.plan.task.metric(), &dir)
     }
 
     /// The classification fine-tuning of one cell (resumed when its folder holds a checkpoint).
@@ -429,6 +429,7 @@ impl Study {
             finetune_s: fin.train_seconds,
             per_epoch: per_epoch::<EpochMetrics>(&ft, |e| e.test_acc)?,
             final_score: fin.test_acc,
+            secondary: None,
         })
     }
 
@@ -472,7 +473,8 @@ pub(crate) struct Cell {
     pub init_s: f64,
 }
 
-/// What a cell's fine-tuning measured: its row's numbers (accuracy, AP or mIoU in `[0, 1]`).
+/// What a cell's fine-tuning measured: its row's numbers (accuracy, AP or mIoU in `[0, 1]`;
+/// generation: Fréchet distances).
 pub(crate) struct Tuned {
     pub heads: usize,
     pub params: u64,
@@ -481,6 +483,8 @@ pub(crate) struct Tuned {
     pub per_epoch: Vec<f64>,
     /// The score on the whole test set at the end.
     pub final_score: f64,
+    /// The task's second number at the end, if it has one (generation: class accuracy).
+    pub secondary: Option<f64>,
 }
 
 /// The per-epoch score `score` of every line of `run`'s metrics file.
@@ -493,8 +497,14 @@ pub(crate) fn per_epoch<T: serde::de::DeserializeOwned>(
     Ok(lines.iter().map(score).collect())
 }
 
-/// Writes a finished cell's row.
-fn write_row(m: &MethodPlan, c: Cell, t: Tuned, dir: &Path) -> Result<(), StudyError> {
+/// Writes a finished cell's row; its best epoch is the best under `metric`.
+fn write_row(
+    m: &MethodPlan,
+    c: Cell,
+    t: Tuned,
+    metric: &Metric,
+    dir: &Path,
+) -> Result<(), StudyError> {
     let [depth, width] = c.size;
     let row = CellResult {
         method: m.name.clone(),
@@ -507,9 +517,10 @@ fn write_row(m: &MethodPlan, c: Cell, t: Tuned, dir: &Path) -> Result<(), StudyE
         pretrain_s: Some(c.pretrain_s),
         init_s: Some(c.init_s),
         finetune_s: Some(t.finetune_s),
-        best_acc: CellResult::best_of(&t.per_epoch),
+        best_acc: CellResult::best_of(&t.per_epoch, metric),
         acc_epochs: t.per_epoch,
         final_acc: Some(t.final_score),
+        secondary: t.secondary,
         note: String::new(),
     };
     let text = serde_json::to_string_pretty(&row).expect("rows serialize");

@@ -165,14 +165,20 @@ impl StudyTask {
         }
     }
 
-    /// What the report's numbers are.
-    pub fn metric(self) -> &'static str {
+    /// What the report's numbers are (their name, percent, which way is better).
+    pub fn metric(self) -> sweet_report::Metric {
         match self {
-            StudyTask::Classify => "accuracy",
-            StudyTask::Detect => "AP",
-            StudyTask::Segment => "mIoU",
-            StudyTask::Generate => "FD",
+            StudyTask::Classify => sweet_report::Metric::ACCURACY,
+            StudyTask::Detect => sweet_report::Metric::AP,
+            StudyTask::Segment => sweet_report::Metric::MIOU,
+            StudyTask::Generate => sweet_report::Metric::FRECHET,
         }
+    }
+
+    /// A second number per cell, when the task has one: the class accuracy of generated
+    /// samples.
+    pub fn secondary(self) -> Option<sweet_report::Metric> {
+        (self == StudyTask::Generate).then_some(sweet_report::Metric::CLASS_ACCURACY)
     }
 }
 

@@ -204,7 +204,8 @@ pub fn write_report(study: &Study, opts: &StudyOptions) -> Result<Vec<CellResult
         &study.plan.title,
         &rows,
         &notes,
-        study.plan.task.metric(),
+        &study.plan.task.metric(),
+        study.plan.task.secondary().as_ref(),
     )?;
     Ok(rows)
 }
