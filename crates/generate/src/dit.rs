@@ -1,10 +1,14 @@
 //! A DiT-style denoiser (Peebles & Xie 2023) whose transformer is a ViT encoder from any
 //! initialization.
 //!
-//! The encoder's parts carry over as they are (patch embedding, the patch rows of its position
-//! table, every block's norms, attention and MLP weights and biases, its final norm): a SWEET
-//! model composed at the chosen size, a random timm init, a direct pre-training or a baseline
-//! all enter the same way. The class token and classifier head are dropped (a DiT has neither).
+//! The encoder's parts carry over as they are (patch embedding, every block's norms,
+//! attention and MLP weights and biases, its final norm): a SWEET model composed at the chosen
+//! size, a random timm init, a direct pre-training or a baseline all enter the same way. The
+//! class token and classifier head are dropped (a DiT has neither). The position table is
+//! DiT's fixed 2-D sin-cos table, whatever the encoder's: the table SWEET and MAE encoders
+//! carry anyway (recomputed at their width), while timm's random init is a learned table at
+//! std .02, which left a random DiT without usable positions for its first epochs (measured:
+//! patch-sized noise after 600 steps, where the sin-cos table gives digit strokes).
 //! What a DiT adds is new and starts as DiT starts it ([`Dit::from_encoder`]):
 //! - the timestep embedder (sinusoidal features of `t`, 256 of them, then Linear-SiLU-Linear,
 //!   normal std .02) and the class embedder (a table of `K + 1` rows, the last the "no class"
@@ -33,6 +37,7 @@ use sweet_vit::blocks::BlockParts;
 use sweet_vit::init::Init;
 use sweet_vit::layers::functional::{linear, patchify_conv_order};
 use sweet_vit::layers::{LayerNorm, Linear, PatchEmbed};
+use sweet_vit::pos_embed::sincos_2d_tensor;
 use sweet_vit::{
     BlockGenerator, BranchModulation, DenseBlocks, GlobalPool, Modulation, Vit, VitConfig,
 };
@@ -76,7 +81,7 @@ pub struct Dit {
     /// Every block's attention and MLP weights (timm keys `blocks.i.attn.qkv.weight`, ...).
     pub generator: DenseBlocks,
     pub patch_embed: PatchEmbed,
-    /// `[1, N, D]`: the encoder's table without its class-token row.
+    /// `[1, N, D]`: DiT's fixed 2-D sin-cos table (frozen).
     pub pos_embed: Param<Tensor<3>>,
     /// Every block's norms and biases.
     pub blocks: Vec<BlockParts>,
@@ -129,15 +134,8 @@ impl Dit {
         let final_linear = zero(d, p * p * e.in_chans, &init);
         // An encoder pooled by average has no final norm (timm): a fresh one (1, 0).
         let norm = encoder.norm.unwrap_or_else(|| LayerNorm::new(d, &mut init));
-        let pos = encoder.pos_embed.map(|t| {
-            let grad = t.is_require_grad();
-            let rows = t.narrow(1, 1, n).detach();
-            if grad {
-                rows.require_grad()
-            } else {
-                rows
-            }
-        });
+        let pos = Param::from_tensor(sincos_2d_tensor(d, e.grid(), &device).narrow(1, 1, n))
+            .set_require_grad(false);
         Dit {
             generator: encoder.generator,
             patch_embed: encoder.patch_embed,
