@@ -405,7 +405,7 @@ fn bad_input_is_an_error_naming_the_problem() {
 #[test]
 fn every_command_help_shows_a_runnable_example() {
     // (`data canvas` runs its own example: tests/data_canvas.rs)
-    let commands: [&[&str]; 23] = [
+    let commands: [&[&str]; 26] = [
         &["train"],
         &["finetune"],
         &["study"],
@@ -429,6 +429,9 @@ fn every_command_help_shows_a_runnable_example() {
         &["segment", "train"],
         &["segment", "eval"],
         &["segment", "predict"],
+        &["generate", "train"],
+        &["generate", "sample"],
+        &["generate", "eval"],
     ];
     for cmd in commands {
         let mut args = cmd.to_vec();

@@ -246,7 +246,7 @@ impl Fit<'_> {
     }
 
     /// `samples` of the EMA model scored, with the seconds it took.
-    fn score(&self, samples: usize) -> Result<(Scores, f64), TrainError> {
+    fn score(&self, samples: usize) -> Result<(Scores, f64), Box<TrainError>> {
         let start = Instant::now();
         let draw = Draw {
             schedule: &self.schedule,
@@ -260,11 +260,11 @@ impl Fit<'_> {
         };
         let scores = draw
             .score(self.ema(), &self.judging.judge, &self.judging.reference)
-            .map_err(|e| TrainError::Invalid(format!("scoring samples: {e}")))?;
+            .map_err(|e| Box::new(TrainError::Invalid(format!("scoring samples: {e}"))))?;
         Ok((scores, start.elapsed().as_secs_f64()))
     }
 
-    fn write_ema(&self, epoch: usize) -> Result<(), TrainError> {
+    fn write_ema(&self, epoch: usize) -> Result<(), Box<TrainError>> {
         let path = ema_file(&self.out, epoch);
         let metadata = std::collections::BTreeMap::from([
             (tensor_file::FORMAT_KEY.to_string(), FORMAT.to_string()),
@@ -274,7 +274,7 @@ impl Fit<'_> {
             ),
         ]);
         tensor_file::write(&path, &named_tensors(self.ema()), &metadata)
-            .map_err(|source| TrainError::Write { path, source })?;
+            .map_err(|source| Box::new(TrainError::Write { path, source }))?;
         // Keep this epoch's and the one before (the checkpoint may still be the older one).
         if epoch >= 2 {
             let _ = std::fs::remove_file(ema_file(&self.out, epoch - 2));
@@ -330,11 +330,11 @@ impl Task for Fit<'_> {
     }
 
     fn end_epoch(&mut self, _model: &Dit, t: EpochTotals) -> Result<GenerateEpoch, TrainError> {
-        self.write_ema(t.epoch)?;
+        self.write_ema(t.epoch).map_err(|e| *e)?;
         let (scores, sample_seconds) = match self.cfg.eval.samples {
             0 => (None, 0.0),
             n => {
-                let (s, secs) = self.score(n)?;
+                let (s, secs) = self.score(n).map_err(|e| *e)?;
                 (Some(s), secs)
             }
         };
@@ -357,7 +357,7 @@ impl Task for Fit<'_> {
             self.final_scores = Some(done);
             return Ok(());
         }
-        let (scores, sample_seconds) = self.score(self.cfg.eval.final_samples)?;
+        let (scores, sample_seconds) = self.score(self.cfg.eval.final_samples).map_err(|e| *e)?;
         let fin = GenerateFinal {
             scores,
             reference_images: self.judging.reference.count,

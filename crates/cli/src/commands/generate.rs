@@ -25,7 +25,7 @@ use crate::progress::Bars;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Generate {
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     Sample(SampleArgs),
     Eval(EvalArgs),
 }
@@ -60,20 +60,24 @@ impl SamplerArgs {
 /// write RUN/{run.json, metrics.jsonl, checkpoint.safetensors, ema-<epoch>.safetensors,
 /// final.json, samples.png, model/}.
 ///
-/// The model is DiT-style: the encoder's patch embedding, position table (class-token row
-/// dropped), blocks and final norm as they are, plus new timestep and class embeddings, an
-/// adaLN-Zero modulation per block and a final layer to the patches' noise. --model takes a
+/// The model is DiT-style: the encoder's patch embedding, blocks and final norm as they are,
+/// DiT's fixed sin-cos positions, plus new timestep and class embeddings, an adaLN-Zero
+/// modulation per block and a final layer to the patches' noise. --model takes a
 /// `sweet init`, `pretrain`, `train`, baseline or timm folder (its class token and head are
 /// dropped); without it the encoder is a random init of --depth / --width / --heads.
 ///
-/// Samples come from an EMA of the weights. After every epoch --eval-samples of them (class-
-/// balanced, the same noise every epoch) are scored by the fixed classifier --judge: the
+/// Samples come from an EMA of the weights. After every epoch --eval-samples of them
+/// (class-balanced, the same noise every epoch) are scored by the fixed classifier --judge: the
 /// Fréchet distance of its features to those of the first --reference-images test images,
 /// and its accuracy on the labels the samples were drawn for; --final-samples once at the end.
 ///
-/// Example (MNIST; models/mnist-judge ships with sweet):
-///   sweet generate train --data mnist --data-dir data/mnist --model runs/init-8x128 --epochs 20 --out runs/gen
-///   sweet generate train --data mnist --data-dir data/mnist --depth 4 --width 64 --heads 2 --train-images 10000 --epochs 5 --out runs/gen-random
+/// Example, from a `sweet init` folder (models/mnist-judge ships with sweet): sweet generate
+/// train --data mnist --data-dir data/mnist --model runs/init-8x128 --epochs 20 --out runs/gen
+///
+/// Example, a random (4, 64) encoder on 20,000 images (measured: FD 38.4 and class accuracy
+/// 12.4% on 500 samples after 15 epochs, 9.5 min on 2 shared cores): sweet generate train --data mnist --data-dir data/mnist --depth 4 --width 64 --heads 2
+/// --train-images 20000 --epochs 15 --lr 1e-3 --sample-steps 25 --eval-samples 200 --final-samples 500 --out
+/// runs/gen-random
 ///
 /// A killed run continues with `--resume --out RUN`.
 #[derive(clap::Args, Debug)]
@@ -219,7 +223,7 @@ pub struct EvalArgs {
 
 pub fn run(cmd: Generate, given: &[String]) -> anyhow::Result<()> {
     match cmd {
-        Generate::Train(a) => train(a, given),
+        Generate::Train(a) => train(*a, given),
         Generate::Sample(a) => sample(a),
         Generate::Eval(a) => eval(a),
     }
