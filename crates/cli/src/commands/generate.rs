@@ -74,10 +74,10 @@ impl SamplerArgs {
 /// Example, from a `sweet init` folder (models/mnist-judge ships with sweet): sweet generate
 /// train --data mnist --data-dir data/mnist --model runs/init-8x128 --epochs 20 --out runs/gen
 ///
-/// Example, a random (4, 64) encoder on 20,000 images (measured: FD 38.4 and class accuracy
-/// 12.4% on 500 samples after 15 epochs, 9.5 min on 2 shared cores): sweet generate train --data mnist --data-dir data/mnist --depth 4 --width 64 --heads 2
-/// --train-images 20000 --epochs 15 --lr 1e-3 --sample-steps 25 --eval-samples 200 --final-samples 500 --out
-/// runs/gen-random
+/// Example, a random (4, 64) encoder on 20,000 images (measured: FD 38.4 and class accuracy 12.4%
+/// on 500 samples after 15 epochs, 9.5 min on 2 shared cores): sweet generate train --data mnist
+/// --data-dir data/mnist --depth 4 --width 64 --heads 2 --train-images 20000 --epochs 15 --lr 1e-3
+/// --sample-steps 25 --eval-samples 200 --final-samples 500 --out runs/gen-random
 ///
 /// A killed run continues with `--resume --out RUN`.
 #[derive(clap::Args, Debug)]
