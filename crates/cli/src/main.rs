@@ -5,6 +5,7 @@
 mod commands;
 mod data_args;
 mod progress;
+mod run_folder;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 

@@ -19,6 +19,7 @@ use sweet_vit::checkpoint::read_config;
 use sweet_vit::{ImgSize, VitConfig};
 
 use crate::progress::Bars;
+use crate::run_folder::RunFolderArgs;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Dense {
@@ -105,22 +106,8 @@ pub struct TrainArgs {
     /// Stop after this many optimizer steps in all (the lr schedule spans them).
     #[arg(long, value_parser = super::at_least_one)]
     pub max_steps: Option<usize>,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Data-loading threads.
-    #[arg(long, default_value_t = 2)]
-    pub workers: usize,
-    /// Run folder.
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Continue the run in --out from its last checkpoint (settings from RUN/run.json).
-    #[arg(long)]
-    pub resume: bool,
-    /// Print the final result as one JSON line on stdout.
-    #[arg(long)]
-    pub json: bool,
-    #[arg(long, hide = true)]
-    pub stop_after: Option<usize>,
+    #[command(flatten)]
+    pub folder: RunFolderArgs,
 }
 
 /// Score a dense model folder (RUN/model of `sweet detect|segment train`) on a data split:
@@ -258,8 +245,8 @@ fn fresh_run(task: DenseTask, a: &TrainArgs) -> anyhow::Result<DenseRun> {
                     grad_clip: Some(a.grad_clip),
                     ..AdamWConfig::default()
                 },
-                seed: a.seed,
-                workers: a.workers,
+                seed: a.folder.seed,
+                workers: a.folder.workers,
                 max_steps: a.max_steps,
                 stop_after: None,
             },
@@ -272,30 +259,28 @@ fn fresh_run(task: DenseTask, a: &TrainArgs) -> anyhow::Result<DenseRun> {
 
 fn train(task: DenseTask, a: TrainArgs, given: &[String]) -> anyhow::Result<()> {
     let started = Instant::now();
-    let mut run: DenseRun = if a.resume {
-        super::refuse_flags_ignored_on_resume(given, &a.out.join(DenseRun::FILE))?;
-        let r: DenseRun = super::read_run(&a.out, DenseRun::FILE)?;
-        if r.task != task {
-            bail!("{} is a `sweet {}` run", a.out.display(), r.task.as_str());
-        }
-        r
-    } else {
-        sweet_train::run::refuse_existing_run(&a.out)?;
-        fresh_run(task, &a)?
-    };
-    super::apply_invocation_flags(&mut run.train.run, a.stop_after, a.workers, given);
-    let mut bars = Bars::new(a.json);
-    let done = run_dense(&run, &a.out, a.resume, &mut bars, &super::device())?;
+    let f = &a.folder;
+    let run: DenseRun = f.open(
+        DenseRun::FILE,
+        given,
+        || fresh_run(task, &a),
+        |r| &mut r.train.run,
+    )?;
+    if run.task != task {
+        bail!("{} is a `sweet {}` run", f.out.display(), run.task.as_str());
+    }
+    let mut bars = Bars::new(f.json);
+    let done = run_dense(&run, &f.out, f.resume, &mut bars, &super::device())?;
     let last = done.history.last();
     let score = match &done.final_scores {
         Some(f) => Some(f.test_score),
         None => last.map(|m| m.test_score),
     };
     super::print_result(
-        a.json,
+        f.json,
         &json!({
-            "run": a.out,
-            "model": done.final_scores.as_ref().map(|_| a.out.join(DenseRun::MODEL_DIR)),
+            "run": f.out,
+            "model": done.final_scores.as_ref().map(|_| f.out.join(DenseRun::MODEL_DIR)),
             "task": task.as_str(),
             "epochs_run": done.history.len(),
             "metric": task.score_name(),

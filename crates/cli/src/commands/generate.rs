@@ -22,6 +22,7 @@ use sweet_vit::{ImgSize, VitConfig};
 
 use crate::data_args::DataArgs;
 use crate::progress::Bars;
+use crate::run_folder::RunFolderArgs;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Generate {
@@ -152,22 +153,8 @@ pub struct TrainArgs {
     /// Stop after this many optimizer steps in all (the lr schedule spans them).
     #[arg(long, value_parser = super::at_least_one)]
     pub max_steps: Option<usize>,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Data-loading threads.
-    #[arg(long, default_value_t = 2)]
-    pub workers: usize,
-    /// Run folder.
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Continue the run in --out from its last checkpoint (settings from RUN/run.json).
-    #[arg(long)]
-    pub resume: bool,
-    /// Print the final result as one JSON line on stdout.
-    #[arg(long)]
-    pub json: bool,
-    #[arg(long, hide = true)]
-    pub stop_after: Option<usize>,
+    #[command(flatten)]
+    pub folder: RunFolderArgs,
 }
 
 /// Draw a grid of samples from a generation model folder (RUN/model of `sweet generate
@@ -280,8 +267,8 @@ fn fresh_run(a: &TrainArgs) -> anyhow::Result<GenerateRun> {
                     grad_clip: Some(a.grad_clip),
                     ..AdamWConfig::default()
                 },
-                seed: a.seed,
-                workers: a.workers,
+                seed: a.folder.seed,
+                workers: a.folder.workers,
                 max_steps: a.max_steps,
                 stop_after: None,
             },
@@ -302,27 +289,26 @@ fn fresh_run(a: &TrainArgs) -> anyhow::Result<GenerateRun> {
 
 fn train(a: TrainArgs, given: &[String]) -> anyhow::Result<()> {
     let started = Instant::now();
-    let mut run: GenerateRun = if a.resume {
-        super::refuse_flags_ignored_on_resume(given, &a.out.join(GenerateRun::FILE))?;
-        super::read_run(&a.out, GenerateRun::FILE)?
-    } else {
-        sweet_train::run::refuse_existing_run(&a.out)?;
-        fresh_run(&a)?
-    };
-    super::apply_invocation_flags(&mut run.train.run, a.stop_after, a.workers, given);
-    let mut bars = Bars::new(a.json);
-    let done = run_generate(&run, &a.out, a.resume, &mut bars, &super::device())?;
+    let f = &a.folder;
+    let run: GenerateRun = f.open(
+        GenerateRun::FILE,
+        given,
+        || fresh_run(&a),
+        |r| &mut r.train.run,
+    )?;
+    let mut bars = Bars::new(f.json);
+    let done = run_generate(&run, &f.out, f.resume, &mut bars, &super::device())?;
     let scores = match &done.final_scores {
         Some(f) => Some(f.scores.clone()),
         None => done.history.last().and_then(|e| e.scores.clone()),
     };
     let finished = done.final_scores.is_some();
     super::print_result(
-        a.json,
+        f.json,
         &json!({
-            "run": a.out,
-            "model": finished.then(|| a.out.join(GenerateRun::MODEL_DIR)),
-            "samples": finished.then(|| a.out.join(GenerateRun::GRID_FILE)),
+            "run": f.out,
+            "model": finished.then(|| f.out.join(GenerateRun::MODEL_DIR)),
+            "samples": finished.then(|| f.out.join(GenerateRun::GRID_FILE)),
             "epochs_run": done.history.len(),
             "frechet": scores.as_ref().map(|s| s.frechet),
             "class_accuracy": scores.as_ref().map(|s| s.class_accuracy),

@@ -244,21 +244,6 @@ pub fn refuse_flags_ignored_on_resume(given: &[String], run_file: &Path) -> anyh
     Ok(())
 }
 
-/// The settings of this invocation that the run file does not fix: `--stop-after`, and
-/// `--workers` when typed (data-loading threads never change the batches, so a resumed run may
-/// use others).
-pub fn apply_invocation_flags(
-    cfg: &mut sweet_train::LoopConfig,
-    stop_after: Option<usize>,
-    workers: usize,
-    given: &[String],
-) {
-    cfg.stop_after = stop_after;
-    if given.iter().any(|f| f == "--workers") {
-        cfg.workers = workers;
-    }
-}
-
 /// Reads the settings file `name` of the run folder `out`, for `--resume`.
 pub fn read_run<T: serde::de::DeserializeOwned>(out: &Path, name: &str) -> anyhow::Result<T> {
     let path = out.join(name);

@@ -2,7 +2,6 @@
 //! dense`, of TLEG's learngene with `--generator linear-expansion`, or of WAVE's Kronecker
 //! templates with `--generator kronecker`).
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -12,13 +11,14 @@ use sweet_mae::decoder::DecoderConfig;
 use sweet_template::{GeneratorConfig, KroneckerConfig, Orientation, SwsMode, TemplateConfig};
 use sweet_train::adamw::AdamWConfig;
 use sweet_train::pretrain::PretrainConfig;
-use sweet_train::run::{refuse_existing_run, run_pretraining, write_pretrain_output, PretrainRun};
+use sweet_train::run::{run_pretraining, write_pretrain_output, PretrainRun};
 use sweet_train::schedule::scaled_lr;
 use sweet_train::LoopConfig;
 use sweet_vit::VitConfig;
 
 use crate::data_args::DataArgs;
 use crate::progress::Bars;
+use crate::run_folder::RunFolderArgs;
 
 /// Pre-train once, without labels: a Tucker-factorized template G shared by every model size,
 /// with the pre-training scalers, learned by masked autoencoding of a ViT whose attention and
@@ -106,19 +106,8 @@ pub struct Args {
     /// Test images scored (with fixed masks) every epoch.
     #[arg(long, default_value_t = 1000)]
     pub eval_images: usize,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    #[arg(long, default_value_t = 2)]
-    pub workers: usize,
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Continue the run in --out from its last checkpoint (settings but --workers and --json from RUN/pretrain.json).
-    #[arg(long)]
-    pub resume: bool,
-    #[arg(long)]
-    pub json: bool,
-    #[arg(long, hide = true)]
-    pub stop_after: Option<usize>,
+    #[command(flatten)]
+    pub folder: RunFolderArgs,
 }
 
 pub const RUN_FILE: &str = PretrainRun::FILE;
@@ -235,8 +224,8 @@ fn fresh(a: &Args, chans: usize, img: sweet_vit::ImgSize) -> anyhow::Result<Pret
                 weight_decay: a.weight_decay,
                 grad_clip: None,
             },
-            seed: a.seed,
-            workers: a.workers,
+            seed: a.folder.seed,
+            workers: a.folder.workers,
             max_steps: None,
             stop_after: None,
         },
@@ -274,11 +263,8 @@ fn refuse_template_flags(a: &Args, given: &[String]) -> anyhow::Result<()> {
 /// Runs `sweet pretrain`; `given` names the flags typed on the command line.
 pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
     let started = Instant::now();
-    let mut run: PretrainRun = if a.resume {
-        super::refuse_flags_ignored_on_resume(given, &a.out.join(RUN_FILE))?;
-        super::read_run(&a.out, RUN_FILE)?
-    } else {
-        refuse_existing_run(&a.out)?;
+    let f = &a.folder;
+    let new = || {
         refuse_template_flags(&a, given)?;
         sweet_train::pretrain::check_encoder_width(a.width, a.heads)?;
         let train = a.data.open(Split::Train)?;
@@ -286,14 +272,14 @@ pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
             &a,
             train.channels,
             sweet_vit::ImgSize::new(train.height, train.width),
-        )?
+        )
     };
-    super::apply_invocation_flags(&mut run.pretrain.run, a.stop_after, a.workers, given);
-    let mut bars = Bars::new(a.json);
-    let done = run_pretraining(&run, &a.out, a.resume, &mut bars, &super::device())?;
-    let output = write_pretrain_output(&run, &a.out, &done)?;
+    let run: PretrainRun = f.open(RUN_FILE, given, new, |r| &mut r.pretrain.run)?;
+    let mut bars = Bars::new(f.json);
+    let done = run_pretraining(&run, &f.out, f.resume, &mut bars, &super::device())?;
+    let output = write_pretrain_output(&run, &f.out, &done)?;
     super::print_result(
-        a.json,
+        f.json,
         &json!({
             "output": output,
             "epochs_run": done.history.len(),

@@ -9,12 +9,13 @@ use serde_json::json;
 use sweet_data::Split;
 use sweet_train::adamw::AdamWConfig;
 use sweet_train::classify::TrainConfig;
-use sweet_train::run::{refuse_existing_run, run_classification, ClassifyRun};
+use sweet_train::run::{run_classification, ClassifyRun};
 use sweet_train::LoopConfig;
 use sweet_vit::{checkpoint, GlobalPool, ImgSize, VitConfig};
 
 use crate::data_args::DataArgs;
 use crate::progress::Bars;
+use crate::run_folder::RunFolderArgs;
 
 /// Train a classifier and write RUN/{run.json, metrics.jsonl, checkpoint.safetensors, final.json, model/}.
 ///
@@ -105,23 +106,8 @@ pub struct RunArgs {
     /// class); the whole test set is scored once at the end either way (RUN/final.json).
     #[arg(long, value_parser = super::at_least_one)]
     pub eval_images: Option<usize>,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Data-loading threads.
-    #[arg(long, default_value_t = 2)]
-    pub workers: usize,
-    /// Run folder.
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Continue the run in --out from its last checkpoint (every other flag but --workers and --json comes from RUN/run.json).
-    #[arg(long)]
-    pub resume: bool,
-    /// Print the final result as one JSON line on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// Stop after this many epochs of this invocation, as if killed (for testing --resume).
-    #[arg(long, hide = true)]
-    pub stop_after: Option<usize>,
+    #[command(flatten)]
+    pub folder: RunFolderArgs,
 }
 
 pub const RUN_FILE: &str = ClassifyRun::FILE;
@@ -197,8 +183,8 @@ pub fn new_run(
                 weight_decay: c.weight_decay,
                 grad_clip: c.grad_clip,
             },
-            seed: c.seed,
-            workers: c.workers,
+            seed: c.folder.seed,
+            workers: c.folder.workers,
             max_steps: c.max_steps,
             stop_after: None,
         },
@@ -231,29 +217,20 @@ pub fn execute(
     announce: impl FnOnce(&ClassifyRun),
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    let mut run: ClassifyRun = if c.resume {
-        super::refuse_flags_ignored_on_resume(given, &c.out.join(RUN_FILE))?;
-        let r = super::read_run(&c.out, RUN_FILE)?;
-        eprintln!(
-            "resuming {} (settings from {})",
-            c.out.display(),
-            c.out.join(RUN_FILE).display()
-        );
-        r
-    } else {
-        refuse_existing_run(&c.out)?;
+    let f = &c.folder;
+    let fresh = || {
         let train = data.open(Split::Train)?;
         fresh(&DataShape {
             classes: train.num_classes,
             chans: train.channels,
             img: ImgSize::new(train.height, train.width),
-        })?
+        })
     };
-    super::apply_invocation_flags(&mut run.train.run, c.stop_after, c.workers, given);
+    let run: ClassifyRun = f.open(RUN_FILE, given, fresh, |r| &mut r.train.run)?;
     announce(&run);
-    let mut bars = Bars::new(c.json);
-    let done = run_classification(&run, &c.out, c.resume, &mut bars, &super::device())?;
-    let model_dir = c.out.join("model");
+    let mut bars = Bars::new(f.json);
+    let done = run_classification(&run, &f.out, f.resume, &mut bars, &super::device())?;
+    let model_dir = f.out.join("model");
     checkpoint::save_model(&done.model, &run.vit, done.mean, done.std, &model_dir)?;
     let last = done.history.last();
     let (test_acc, test_loss, test_images) = match &done.final_metrics {
@@ -261,9 +238,9 @@ pub fn execute(
         None => (last.map(|m| m.test_acc), last.map(|m| m.test_loss), None),
     };
     super::print_result(
-        c.json,
+        f.json,
         &json!({
-            "run": c.out,
+            "run": f.out,
             "model": model_dir,
             "epochs_run": done.history.len(),
             "test_acc": test_acc,
