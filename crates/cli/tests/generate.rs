@@ -4,45 +4,12 @@
 //! killed run resumes exactly; bad settings are refused.
 
 mod common;
-use common::{idx_images, sweet, sweet_json, tensors};
+use common::{idx_images, judge, sweet, sweet_json, tensors};
 
 use std::path::Path;
 
 fn read(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// A tiny classifier of the 16x16 digits: the judge.
-fn judge(dir: &Path, data: &str) -> String {
-    let out = dir.join("judge");
-    let o = out.to_str().unwrap();
-    let args = [
-        "train",
-        "--data",
-        "mnist",
-        "--data-dir",
-        data,
-        "--depth",
-        "1",
-        "--width",
-        "16",
-    ];
-    let mut args = args.to_vec();
-    args.extend([
-        "--heads",
-        "2",
-        "--patch",
-        "4",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "16",
-        "--out",
-        o,
-        "--json",
-    ]);
-    sweet_json(&args);
-    out.join("model").to_str().unwrap().to_string()
 }
 
 /// `generate train` with the tiny recipe; `extra` adds or overrides flags.

@@ -3,7 +3,7 @@
 //! the report is in Fréchet distance (lower is better) with the class accuracy beside it.
 
 mod common;
-use common::sweet_json;
+use common::{judge, sweet_json};
 
 use std::path::Path;
 
@@ -22,36 +22,7 @@ fn a_generation_study_trains_a_diffusion_model_on_every_init_and_reports_fd() {
     let dir = tempfile::tempdir().unwrap();
     let pre = digits(dir.path(), "pre", 1);
     let down = digits(dir.path(), "down", 7);
-    let judge_run = dir.path().join("judge");
-    let j = judge_run.to_str().unwrap();
-    let args = [
-        "train",
-        "--data",
-        "mnist",
-        "--data-dir",
-        &down,
-        "--depth",
-        "1",
-        "--width",
-        "16",
-    ];
-    let mut args = args.to_vec();
-    args.extend([
-        "--heads",
-        "2",
-        "--patch",
-        "4",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "16",
-        "--out",
-        j,
-        "--json",
-    ]);
-    sweet_json(&args);
-    let judge = judge_run.join("model");
-    let judge = judge.to_str().unwrap();
+    let judge = judge(dir.path(), &down);
     let text = format!(
         r#"
 title = "tiny generation"

@@ -200,23 +200,8 @@ impl Dit {
         ) + self.pos_embed.val();
         let heads = self.num_heads;
         let layers = self.generator.layers(&());
-        for ((parts, weights), adaln) in self.blocks.iter().zip(layers).zip(&self.adaln) {
-            let m = adaln.forward(cond.clone()).reshape([b, 6, 1, d]);
-            let part = |i: usize| m.clone().narrow(1, i, 1).reshape([b, 1, d]);
-            let modulation = Modulation {
-                branches: [
-                    BranchModulation {
-                        shift: part(0),
-                        scale: part(1),
-                        gate: part(2),
-                    },
-                    BranchModulation {
-                        shift: part(3),
-                        scale: part(4),
-                        gate: part(5),
-                    },
-                ],
-            };
+        for (i, (parts, weights)) in self.blocks.iter().zip(layers).enumerate() {
+            let modulation = self.block_modulation(i, cond.clone());
             tokens = parts
                 .view(weights)
                 .forward_modulated(tokens, heads, &modulation);
@@ -230,6 +215,25 @@ impl Dit {
             .final_linear
             .forward(self.norm.forward(tokens) * (scale + 1.0) + shift);
         unpatchify(out, [c, h, w], p)
+    }
+}
+
+impl Dit {
+    /// Block `i`'s adaLN modulation from the activated conditioning `SiLU(c)` `[B, D]`: its
+    /// `[6D, D]` Linear's output cut into shift, scale, gate of attention, then of the MLP
+    /// (DiT's `chunk(6)` order), each `[B, 1, D]`.
+    pub fn block_modulation(&self, i: usize, cond: Tensor<2>) -> Modulation {
+        let [b, d] = cond.dims();
+        let m = self.adaln[i].forward(cond).reshape([b, 6, 1, d]);
+        let part = |k: usize| m.clone().narrow(1, k, 1).reshape([b, 1, d]);
+        let branch = |k: usize| BranchModulation {
+            shift: part(k),
+            scale: part(k + 1),
+            gate: part(k + 2),
+        };
+        Modulation {
+            branches: [branch(0), branch(3)],
+        }
     }
 }
 

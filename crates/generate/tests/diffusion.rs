@@ -148,28 +148,8 @@ fn adaln_zero_blocks_are_the_identity_at_init_and_the_model_predicts_zero() {
     // Each block alone under its own (zero) modulation returns its input exactly.
     let tokens = Init::new(2, &device()).normal([b, 6, 16], 1.0);
     let cond = burn::tensor::activation::silu(dit.condition(&t, &y));
-    for ((parts, w), adaln) in dit
-        .blocks
-        .iter()
-        .zip(dit.generator.layers(&()))
-        .zip(&dit.adaln)
-    {
-        let m = adaln.forward(cond.clone()).reshape([b, 6, 1, 16]);
-        let part = |i: usize| m.clone().narrow(1, i, 1).reshape([b, 1, 16]);
-        let modulation = Modulation {
-            branches: [
-                BranchModulation {
-                    shift: part(0),
-                    scale: part(1),
-                    gate: part(2),
-                },
-                BranchModulation {
-                    shift: part(3),
-                    scale: part(4),
-                    gate: part(5),
-                },
-            ],
-        };
+    for (i, (parts, w)) in dit.blocks.iter().zip(dit.generator.layers(&())).enumerate() {
+        let modulation = dit.block_modulation(i, cond.clone());
         let after = parts
             .view(w)
             .forward_modulated(tokens.clone(), 2, &modulation);

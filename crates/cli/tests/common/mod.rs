@@ -65,3 +65,37 @@ pub fn metadata(path: &Path) -> std::collections::HashMap<String, String> {
     let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
     meta.metadata().clone().unwrap_or_default()
 }
+
+/// A tiny classifier of the 16x16 digits in `data` (MNIST IDX files), trained with `sweet
+/// train` into `dir/judge`: the judge of generation tests. Returns its model folder.
+pub fn judge(dir: &Path, data: &str) -> String {
+    let out = dir.join("judge");
+    let o = out.to_str().unwrap();
+    let args = [
+        "train",
+        "--data",
+        "mnist",
+        "--data-dir",
+        data,
+        "--depth",
+        "1",
+        "--width",
+        "16",
+    ];
+    let mut args = args.to_vec();
+    args.extend([
+        "--heads",
+        "2",
+        "--patch",
+        "4",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--out",
+        o,
+        "--json",
+    ]);
+    sweet_json(&args);
+    out.join("model").to_str().unwrap().to_string()
+}
