@@ -130,4 +130,9 @@ layer_decay = false
     assert!(readme.contains("FD"), "{readme}");
     assert!(readme.contains("lower is better"), "{readme}");
     assert!(readme.contains("class accuracy"), "{readme}");
+    // Each (method, size)'s grid of its first seed, copied beside the README and shown in it.
+    for grid in ["random-d1-w8.png", "sweet-d2-w16.png"] {
+        assert!(out.join("samples").join(grid).exists(), "{grid}");
+        assert!(readme.contains(&format!("(samples/{grid})")), "{readme}");
+    }
 }

@@ -187,8 +187,9 @@ pub fn write_report(study: &Study, opts: &StudyOptions) -> Result<Vec<CellResult
             .iter()
             .map(|r| r.init_s.unwrap_or(0.0) + r.finetune_s.unwrap_or(0.0))
             .sum::<f64>();
+    let grids = sample_grids(study, &jobs, &opts.out)?;
     let notes = format!(
-        "{}\n\n## Status and cost\n\n{} of {cells} cells finished. Compute spent so far (sum over jobs, \
+        "{}{grids}\n\n## Status and cost\n\n{} of {cells} cells finished. Compute spent so far (sum over jobs, \
          one thread each): {:.1} core-hours: every pre-training once ({:.1} h), plus every \
          cell's initialization and fine-tuning. Pre-training seconds in the tables are those of \
          the template or encoder a cell starts from (one template serves every size and seed; \
@@ -208,6 +209,50 @@ pub fn write_report(study: &Study, opts: &StudyOptions) -> Result<Vec<CellResult
         study.plan.task.secondary().as_ref(),
     )?;
     Ok(rows)
+}
+
+/// The folder of the report's sample grids, beside its README.
+pub const SAMPLES_DIR: &str = "samples";
+
+/// Generation studies: each (method, size)'s sample grid (one row per class) of its first
+/// finished seed, copied into `out/samples/<method>-d<L>-w<D>.png`, as a Markdown section
+/// (empty for other tasks and before any cell finishes).
+fn sample_grids(study: &Study, jobs: &[Job], out: &Path) -> Result<String, StudyError> {
+    if study.plan.task != crate::plan::StudyTask::Generate {
+        return Ok(String::new());
+    }
+    let mut md = String::new();
+    let mut shown = std::collections::BTreeSet::new();
+    for job in jobs {
+        let Job::Cell(mi, [d, w], seed) = job else {
+            continue;
+        };
+        let method = &study.plan.methods[*mi].name;
+        let grid = study
+            .folder(job)
+            .join("generate")
+            .join(sweet_generate::run::GenerateRun::GRID_FILE);
+        if !grid.exists() || !shown.insert((method.clone(), *d, *w)) {
+            continue;
+        }
+        let name = format!("{method}-d{d}-w{w}.png");
+        let dir = out.join(SAMPLES_DIR);
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StudyError::Io { path, source }
+        };
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        std::fs::copy(&grid, dir.join(&name)).map_err(io(&grid))?;
+        md.push_str(&format!(
+            "\n\n**{method}, ({d}, {w}), seed {seed}**\n\n![{method} ({d}, {w})]({SAMPLES_DIR}/{name})"
+        ));
+    }
+    if md.is_empty() {
+        return Ok(md);
+    }
+    Ok(format!(
+        "\n\n## Samples\n\nOne row per class, drawn at the end by the EMA model of each method's first finished seed (the plan's sampler, noise from the cell's seed).{md}"
+    ))
 }
 
 /// Seconds of every finished or partial pre-training of the study (its metrics lines).
