@@ -26,9 +26,10 @@
 //! encoder's (1 and 0 at random init, which is DiT's function exactly), so that a pre-trained
 //! block computes what it was trained to compute before modulation.
 //!
-//! Keys: the encoder's parts keep timm's names (`patch_embed.proj.weight`, `pos_embed`,
-//! `blocks.0.attn.qkv.weight`, ..., `norm.weight`); the new parts are `t_embedder.fc1|fc2`,
-//! `y_embedder.embedding_table`, `adaln.<i>`, `final_adaln`, `final_linear`.
+//! Keys: the encoder's parts keep timm's names (`patch_embed.proj.weight`,
+//! `blocks.0.attn.qkv.weight`, ..., `norm.weight`), the fixed table is `pos_embed` `[1, N, D]`;
+//! the new parts are `t_embedder.fc1|fc2`, `y_embedder.embedding_table`, `adaln.<i>`,
+//! `final_adaln`, `final_linear`.
 
 use burn::module::Param;
 use burn::prelude::*;

@@ -29,8 +29,8 @@ pub struct GenerateRun {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_images: Option<usize>,
     /// The DiT's encoder parts come from this model folder (any `sweet init`, `pretrain`,
-    /// `train`, baseline or timm folder; class token and head dropped, patch embedding and
-    /// position table resampled to the data's size and `dit.encoder`'s patch). `None`: random.
+    /// `train`, baseline or timm folder; its class token, head and position table are dropped,
+    /// its patch embedding resampled to `dit.encoder`'s patch). `None`: random.
     pub init_from: Option<PathBuf>,
     pub dit: DitConfig,
     /// The classifier model folder whose features and predictions score the samples.
