@@ -18,7 +18,7 @@ use sweet_train::metrics::{self, METRICS_FILE};
 use sweet_train::observer::Observer;
 use sweet_train::param_groups::ParamGroups;
 use sweet_train::run_state::Progress;
-use sweet_train::step_seed::{step_rng, TAG_DROP_PATH};
+use sweet_train::step_seed::{replica_tag, step_rng, TAG_DROP_PATH};
 use sweet_train::task::{Counters, EpochRecord, EpochTotals, StepOutput, Task};
 use sweet_vit::DropPathPlan;
 
@@ -158,6 +158,7 @@ pub fn train(
         epoch_set,
         test_set,
         device: model.backbone.cls_token.device(),
+        rank: 0,
         out: out.to_path_buf(),
         final_scores: None,
     };
@@ -181,6 +182,8 @@ struct Fit<'a> {
     epoch_set: Arc<DenseSet>,
     test_set: Arc<DenseSet>,
     device: Device,
+    /// The data-parallel replica [`Task::step`] is for (0 on one device).
+    rank: usize,
     out: PathBuf,
     final_scores: Option<DenseFinal>,
 }
@@ -202,7 +205,11 @@ impl Task for Fit<'_> {
     fn step(&mut self, model: &DenseModel, b: sweet_data::Batch, step: usize) -> StepOutput {
         let images = batch::images(&b, &self.device);
         let drop = (self.cfg.drop_path > 0.0).then(|| {
-            let mut rng = step_rng(self.cfg.run.seed, step, TAG_DROP_PATH);
+            let mut rng = step_rng(
+                self.cfg.run.seed,
+                step,
+                replica_tag(TAG_DROP_PATH, self.rank),
+            );
             DropPathPlan::draw(self.cfg.drop_path, self.depth, b.batch_size, &mut rng)
         });
         let map = model.forward_with(images, drop.as_ref());
@@ -239,6 +246,11 @@ impl Task for Fit<'_> {
 
     fn param_groups(&self) -> ParamGroups {
         param_groups(self.cfg.layer_decay, self.depth)
+    }
+
+    fn set_replica(&mut self, rank: usize, device: &Device) -> Result<(), TrainError> {
+        (self.rank, self.device) = (rank, device.clone());
+        Ok(())
     }
 
     fn end_epoch(&mut self, model: &DenseModel, t: EpochTotals) -> Result<DenseEpoch, TrainError> {

@@ -17,7 +17,7 @@ use sweet_train::error::TrainError;
 use sweet_train::metrics::{self, METRICS_FILE};
 use sweet_train::observer::Observer;
 use sweet_train::run_state::Progress;
-use sweet_train::step_seed::{step_rng, TAG_DIFFUSION};
+use sweet_train::step_seed::{replica_tag, step_rng, TAG_DIFFUSION};
 use sweet_train::task::{EpochRecord, EpochTotals, StepOutput, Task};
 use sweet_vit::names::named_tensors;
 use sweet_vit::tensor_file;
@@ -205,6 +205,7 @@ pub fn train(
         dit,
         schedule: cfg.noise_schedule(),
         device: model.pos_embed.device(),
+        rank: 0,
         judging,
         out: out.to_path_buf(),
         ema: None,
@@ -234,6 +235,8 @@ struct Fit<'a> {
     dit: &'a DitConfig,
     schedule: NoiseSchedule,
     device: Device,
+    /// The data-parallel replica [`Task::step`] is for (0 on one device).
+    rank: usize,
     judging: &'a Judging,
     out: PathBuf,
     ema: Option<Ema<Dit>>,
@@ -306,7 +309,11 @@ impl Task for Fit<'_> {
             TensorData::new(b.images, [b.batch_size, b.channels, b.height, b.width]),
             &self.device,
         );
-        let mut rng = step_rng(self.cfg.run.seed, step, TAG_DIFFUSION);
+        let mut rng = step_rng(
+            self.cfg.run.seed,
+            step,
+            replica_tag(TAG_DIFFUSION, self.rank),
+        );
         let noised = noise_batch(
             x0,
             &b.labels,
@@ -320,6 +327,11 @@ impl Task for Fit<'_> {
             samples: b.batch_size,
             counters: Default::default(),
         }
+    }
+
+    fn set_replica(&mut self, rank: usize, device: &Device) -> Result<(), TrainError> {
+        (self.rank, self.device) = (rank, device.clone());
+        Ok(())
     }
 
     fn after_step(&mut self, model: &Dit, step: usize) {

@@ -285,6 +285,7 @@ impl Study {
                     workers: 1,
                     max_steps: None,
                     stop_after: None,
+                    replicas: Vec::new(),
                 },
                 eval_images: p.eval_images,
             },

@@ -287,6 +287,7 @@ impl FinetunePlan {
             workers: 1,
             max_steps: None,
             stop_after: None,
+            replicas: Vec::new(),
         }
     }
 }

@@ -51,7 +51,7 @@ impl Default for AdamWConfig {
 }
 
 /// Optimizer state: step count and per-parameter moments keyed like the parameters.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct AdamW {
     pub cfg: AdamWConfig,
     /// Per-key lr scale and decay rule (timm's rule, scale 1.0, unless set).
@@ -98,6 +98,17 @@ impl NamedVisit for CollectGrads<'_> {
     }
 }
 
+/// The gradient in `grads` of every parameter of `module` that has one, flattened `[numel]`,
+/// by key (what [`AdamW::step_by_key`] consumes).
+pub fn gradients_by_key<M: Module>(module: &M, grads: &Gradients) -> BTreeMap<String, Tensor<1>> {
+    let mut collect = CollectGrads {
+        grads,
+        out: BTreeMap::new(),
+    };
+    visit_params(module, &mut collect);
+    collect.out
+}
+
 impl AdamW {
     /// Fresh state with timm's parameter groups.
     pub fn new(cfg: AdamWConfig) -> Self {
@@ -116,16 +127,39 @@ impl AdamW {
         self
     }
 
+    /// A copy of this state with its moments on `device` (a non-autodiff device), for another
+    /// replica of a data-parallel run.
+    pub fn forked(&self, device: &Device) -> AdamW {
+        let moved = |m: &BTreeMap<String, Tensor<1>>| {
+            m.iter()
+                .map(|(k, t)| (k.clone(), t.clone().to_device(device)))
+                .collect()
+        };
+        AdamW {
+            cfg: self.cfg.clone(),
+            groups: self.groups.clone(),
+            step: self.step,
+            exp_avg: moved(&self.exp_avg),
+            exp_avg_sq: moved(&self.exp_avg_sq),
+        }
+    }
+
     /// One update of every parameter that has a gradient in `grads`; parameters without one
     /// (frozen) are left as they are. `lr` is the base learning rate, scaled per key by
     /// [`ParamGroups::lr_scale`].
     pub fn step<M: Module>(&mut self, module: M, grads: &Gradients, lr: f64) -> (M, StepStats) {
-        let mut collect = CollectGrads {
-            grads,
-            out: BTreeMap::new(),
-        };
-        visit_params(&module, &mut collect);
-        let mut grads = collect.out;
+        let grads = gradients_by_key(&module, grads);
+        self.step_by_key(module, grads, lr)
+    }
+
+    /// [`Self::step`] with the gradients already gathered by [`gradients_by_key`] (and, in a
+    /// data-parallel run, averaged over the replicas: clipping then sees the reduced ones).
+    pub fn step_by_key<M: Module>(
+        &mut self,
+        module: M,
+        mut grads: BTreeMap<String, Tensor<1>>,
+        lr: f64,
+    ) -> (M, StepStats) {
         self.step += 1;
         if grads.is_empty() {
             return (module, StepStats { grad_norm: None });

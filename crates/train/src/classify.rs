@@ -22,7 +22,7 @@ use crate::observer::Observer;
 use crate::param_groups::ParamGroups;
 use crate::run_state::Progress;
 use crate::source::{evaluation_loader, training_loader};
-use crate::step_seed::{step_rng, TAG_DROP_PATH};
+use crate::step_seed::{replica_tag, step_rng, TAG_DROP_PATH};
 use crate::task::{Counters, EpochRecord, EpochTotals, StepOutput, Task};
 
 /// Everything that defines a classification run except the data and the model's weights.
@@ -198,6 +198,7 @@ pub fn train(
         epoch_set,
         test_set,
         device: model.cls_token.device(),
+        rank: 0,
         out: out.to_path_buf(),
         final_metrics: None,
     };
@@ -223,6 +224,8 @@ struct Classify<'a> {
     test_set: Arc<ImageSet>,
     /// The training (autodiff) device.
     device: Device,
+    /// The data-parallel replica [`Task::step`] is for (0 on one device).
+    rank: usize,
     /// The run folder.
     out: PathBuf,
     final_metrics: Option<FinalMetrics>,
@@ -250,7 +253,7 @@ impl Task for Classify<'_> {
         let (x, y) = batch_tensors(&batch, &self.device);
         let cfg = self.cfg;
         let drop = (cfg.drop_path > 0.0).then(|| {
-            let mut rng = step_rng(cfg.run.seed, step, TAG_DROP_PATH);
+            let mut rng = step_rng(cfg.run.seed, step, replica_tag(TAG_DROP_PATH, self.rank));
             DropPathPlan::draw(cfg.drop_path, self.depth, batch.batch_size, &mut rng)
         });
         let logits = model.forward_with(x, drop.as_ref());
@@ -261,6 +264,11 @@ impl Task for Classify<'_> {
             samples: batch.batch_size,
             counters: Counters::from([(CORRECT, right as f64)]),
         }
+    }
+
+    fn set_replica(&mut self, rank: usize, device: &Device) -> Result<(), TrainError> {
+        (self.rank, self.device) = (rank, device.clone());
+        Ok(())
     }
 
     fn param_groups(&self) -> ParamGroups {

@@ -9,16 +9,18 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::module::Module;
+use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::adamw::{AdamW, AdamWConfig};
 use crate::error::TrainError;
 use crate::metrics::{append_jsonl, truncate_jsonl, METRICS_FILE};
 use crate::observer::Observer;
+use crate::replicas::{ReplicaStep, Replicas, Split};
 use crate::run_state::{self, Progress, CHECKPOINT_FILE};
 use crate::schedule::Schedule;
 use crate::source::BatchSource;
-use crate::task::{Counters, EpochRecord, EpochTotals, StepOutput, Task};
+use crate::task::{Counters, EpochRecord, EpochTotals, Task};
 
 /// The settings every training loop shares (classification and MAE pre-training): epochs,
 /// batch, lr schedule, optimizer, seed and loading. `TrainConfig` and `PretrainConfig` hold it
@@ -44,6 +46,11 @@ pub struct LoopConfig {
     /// A setting of one invocation, so never part of a run file.
     #[serde(skip)]
     pub stop_after: Option<usize>,
+    /// The (autodiff) devices of a data-parallel run, one replica each, the first the model's
+    /// ([`crate::replicas`]); empty or one: the model's own device. A setting of one
+    /// invocation (`--devices`), so never part of a run file: a run may resume on others.
+    #[serde(skip)]
+    pub replicas: Vec<Device>,
 }
 
 /// Runs the epochs of `task` on `source` in the run folder `out` (resuming it with `resume`)
@@ -56,7 +63,10 @@ pub fn run_epochs<T: Task>(
     resume: bool,
     observer: &mut dyn Observer,
     task: &mut T,
-) -> Result<(T::Model, Vec<T::Record>), TrainError> {
+) -> Result<(T::Model, Vec<T::Record>), TrainError>
+where
+    T::Batch: Split,
+{
     let batches = source.batches_per_epoch();
     if batches == 0 {
         return Err(TrainError::Invalid(format!(
@@ -76,8 +86,10 @@ pub fn run_epochs<T: Task>(
     let mut opt = AdamW::new(cfg.optimizer.clone()).with_groups(task.param_groups());
     let checkpoint = out.join(CHECKPOINT_FILE);
     let metrics_path = out.join(METRICS_FILE);
-    let (mut model, mut progress) = open_run(out, resume, model, &mut opt)?;
-    task.begin_run(&model, progress)?;
+    let (model, mut progress) = open_run(out, resume, model, &mut opt)?;
+    let mut replicas = Replicas::new(model, opt, &cfg.replicas);
+    replicas.prepare(task, cfg.batch_size)?;
+    task.begin_run(replicas.first(), progress)?;
     let mut records = Vec::new();
     while progress.epoch < epochs
         && progress.step < total_steps
@@ -91,23 +103,19 @@ pub fn run_epochs<T: Task>(
         let mut lr = schedule.lr_at(progress.step);
         for batch in source.epoch(epoch).take(steps) {
             lr = schedule.lr_at(progress.step);
-            let StepOutput {
-                loss,
+            let ReplicaStep {
+                loss: value,
                 samples,
                 counters,
-            } = task.step(&model, batch, progress.step);
-            let value = loss.clone().into_scalar::<f32>() as f64;
-            if !value.is_finite() {
-                return Err(TrainError::NonFinite {
-                    loss: value,
+            } = replicas
+                .step(task, batch, progress.step, lr)
+                .map_err(|loss| TrainError::NonFinite {
+                    loss,
                     epoch,
                     step: progress.step,
-                    checkpoint,
-                });
-            }
-            let grads = loss.backward();
-            model = opt.step(model, &grads, lr).0;
-            task.after_step(&model, progress.step);
+                    checkpoint: checkpoint.clone(),
+                })?;
+            task.after_step(replicas.first(), progress.step);
             progress.step += 1;
             seen += samples;
             loss_sum += value * samples as f64;
@@ -129,20 +137,26 @@ pub fn run_epochs<T: Task>(
             images_per_s,
             start,
         };
-        let record = task.end_epoch(&model, totals)?;
+        replicas.check_equal()?;
+        let record = task.end_epoch(replicas.first(), totals)?;
         // Metrics first: a kill between the two leaves an extra line that resume truncates.
         append_jsonl(&metrics_path, &record).map_err(|source| TrainError::Io {
             path: metrics_path.clone(),
             source,
         })?;
-        run_state::save(&checkpoint, &model, &opt, progress)?;
+        run_state::save(
+            &checkpoint,
+            replicas.first(),
+            replicas.first_opt(),
+            progress,
+        )?;
         record.report(observer);
         records.push(record);
     }
     if progress.step >= total_steps {
-        task.end_run(&model, progress)?;
+        task.end_run(replicas.first(), progress)?;
     }
-    Ok((model, records))
+    Ok((replicas.into_first(), records))
 }
 
 /// Starts or resumes the run in `out`: with `resume`, model, optimizer and counters come from

@@ -1,7 +1,8 @@
 //! Training for sweet: the optimizer ([`adamw`], with its parameter groups in
 //! [`param_groups`]), the learning-rate schedule ([`schedule`]), the losses ([`loss`]), one
 //! epoch loop for every task ([`epochs`], fed by a [`source::BatchSource`] and driven by a
-//! [`task::Task`]) with resumable checkpoints ([`run_state`]), the supervised classification
+//! [`task::Task`], on one device or data-parallel on several ([`replicas`])) with resumable
+//! checkpoints ([`run_state`]), the supervised classification
 //! ([`classify`]) and MAE pre-training ([`pretrain`]) tasks, and whole runs as library calls
 //! ([`run`]).
 
@@ -15,6 +16,7 @@ pub mod metrics;
 pub mod observer;
 pub mod param_groups;
 pub mod pretrain;
+pub mod replicas;
 pub mod run;
 pub mod run_state;
 pub mod schedule;

@@ -26,7 +26,7 @@ use crate::error::TrainError;
 use crate::observer::Observer;
 use crate::param_groups::ParamGroups;
 use crate::source::{evaluation_loader, training_loader};
-use crate::step_seed::{step_rng, step_seed, TAG_EVAL_MASK, TAG_MASK, TAG_SWS};
+use crate::step_seed::{replica_tag, step_rng, step_seed, TAG_EVAL_MASK, TAG_MASK, TAG_SWS};
 use crate::task::{Counters, EpochRecord, EpochTotals, StepOutput, Task};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -218,6 +218,7 @@ pub fn pretrain(
         cfg,
         test_set,
         device,
+        rank: 0,
         grids,
         groups,
     };
@@ -231,6 +232,8 @@ struct Pretrain<'a> {
     test_set: Arc<ImageSet>,
     /// The training (autodiff) device.
     device: Device,
+    /// The data-parallel replica [`Task::step`] is for (0 on one device).
+    rank: usize,
     /// Where the reconstruction grids go.
     grids: PathBuf,
     groups: ParamGroups,
@@ -248,8 +251,9 @@ impl Task for Pretrain<'_> {
             batch.batch_size,
             cfg.vit.num_patches(),
             cfg.mask_ratio,
-            step_seed(cfg.run.seed, step, TAG_MASK),
+            step_seed(cfg.run.seed, step, replica_tag(TAG_MASK, self.rank)),
         );
+        // one generator draw per step, the same on every replica
         let mut rng = step_rng(cfg.run.seed, step, TAG_SWS);
         let draw = cfg.generator.draw(&mut rng);
         StepOutput {
@@ -261,6 +265,11 @@ impl Task for Pretrain<'_> {
 
     fn param_groups(&self) -> ParamGroups {
         self.groups.clone()
+    }
+
+    fn set_replica(&mut self, rank: usize, device: &Device) -> Result<(), TrainError> {
+        (self.rank, self.device) = (rank, device.clone());
+        Ok(())
     }
 
     fn end_epoch(&mut self, model: &Mae, t: EpochTotals) -> Result<PretrainMetrics, TrainError> {

@@ -28,6 +28,13 @@ pub fn step_seed(seed: u64, step: usize, tag: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The tag of stream `tag` for data-parallel replica `rank` ([`crate::replicas`]): `tag`
+/// itself for rank 0 (so a one-device run draws what it always drew), a distinct stream for
+/// every other rank (its own masks, drop-path masks and noise for its part of the batch).
+pub fn replica_tag(tag: u64, rank: usize) -> u64 {
+    tag + ((rank as u64) << 16)
+}
+
 /// A ChaCha8 RNG seeded by [`step_seed`].
 pub fn step_rng(seed: u64, step: usize, tag: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(step_seed(seed, step, tag))
@@ -44,5 +51,18 @@ mod tests {
         assert_ne!(s, step_seed(0, 6, TAG_DROP_PATH));
         assert_ne!(s, step_seed(0, 5, TAG_MASK));
         assert_ne!(s, step_seed(1, 5, TAG_DROP_PATH));
+        assert_eq!(replica_tag(TAG_MASK, 0), TAG_MASK);
+        let tags = [
+            TAG_MASK,
+            TAG_SWS,
+            TAG_DROP_PATH,
+            TAG_DIFFUSION,
+            TAG_EVAL_MASK,
+        ];
+        for rank in 1..4 {
+            for tag in tags {
+                assert!(!tags.contains(&replica_tag(tag, rank)));
+            }
+        }
     }
 }

@@ -81,6 +81,17 @@ pub trait Task {
     /// The loss of `batch` at optimizer step `step` (0-based, counted over the whole run).
     fn step(&mut self, model: &Self::Model, batch: Self::Batch, step: usize) -> StepOutput;
 
+    /// Points [`Task::step`] at replica `rank` of a data-parallel run ([`crate::replicas`]),
+    /// whose model lives on `device` (autodiff): where the step puts its batch tensors, and
+    /// whose per-sample random streams it draws ([`crate::step_seed::replica_tag`]; rank 0
+    /// draws what a one-device run draws). The loop leaves the task on rank 0 for everything
+    /// else. Only called with more than one device; the default refuses.
+    fn set_replica(&mut self, _rank: usize, _device: &Device) -> Result<(), TrainError> {
+        Err(TrainError::Invalid(
+            "this task does not run data-parallel: give --devices one device".into(),
+        ))
+    }
+
     /// Called after optimizer step `step` (the same index [`Task::step`] got) with the
     /// updated model, e.g. to update an EMA of the weights. Nothing by default.
     fn after_step(&mut self, _model: &Self::Model, _step: usize) {}

@@ -115,6 +115,7 @@ fn config(max_steps: Option<usize>) -> LoopConfig {
         workers: 1,
         max_steps,
         stop_after: None,
+        replicas: Vec::new(),
     }
 }
 

@@ -69,6 +69,7 @@ fn recipe() -> TrainConfig {
             workers: 1,
             max_steps: None,
             stop_after: None,
+            replicas: Vec::new(),
         },
         label_smoothing: 0.1,
         pad_crop: 0,

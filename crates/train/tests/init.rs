@@ -82,6 +82,7 @@ fn tiny_template(dir: &Path, data: &DataConfig) -> std::path::PathBuf {
                 workers: 1,
                 max_steps: None,
                 stop_after: None,
+                replicas: Vec::new(),
             },
             eval_images: 8,
         },

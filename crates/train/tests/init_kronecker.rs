@@ -82,6 +82,7 @@ fn tiny_aux(dir: &Path, data: &DataConfig) -> PathBuf {
                 workers: 1,
                 max_steps: None,
                 stop_after: None,
+                replicas: Vec::new(),
             },
             eval_images: 8,
         },

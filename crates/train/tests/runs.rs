@@ -66,6 +66,7 @@ fn loop_config() -> LoopConfig {
         workers: 1,
         max_steps: Some(5),
         stop_after: None,
+        replicas: Vec::new(),
     }
 }
 

@@ -407,5 +407,6 @@ pub fn loop_config(t: &OperatorTraining, optimizer: AdamWConfig, images: usize) 
         workers: t.workers,
         max_steps: Some(t.steps),
         stop_after: None,
+        replicas: Vec::new(),
     }
 }

@@ -14,7 +14,7 @@ use sweet_mae::masking::{random_masking, MaskPlan};
 use sweet_mae::model::mae_forward;
 use sweet_train::pretrain::PretrainMetrics;
 use sweet_train::source::{evaluation_loader, training_loader};
-use sweet_train::step_seed::{step_seed, TAG_EVAL_MASK, TAG_MASK};
+use sweet_train::step_seed::{replica_tag, step_seed, TAG_EVAL_MASK, TAG_MASK};
 use sweet_train::task::{Counters, EpochTotals, StepOutput, Task};
 use sweet_train::{batch_tensors, run_epochs, LoopConfig, Observer, TrainError};
 
@@ -79,6 +79,8 @@ struct OperatorTask<'a> {
     cfg: &'a LoopConfig,
     test: Arc<ImageSet>,
     device: Device,
+    /// The data-parallel replica [`Task::step`] is for (0 on one device).
+    rank: usize,
 }
 
 impl Task for OperatorTask<'_> {
@@ -92,13 +94,18 @@ impl Task for OperatorTask<'_> {
             batch.batch_size,
             self.mae.num_patches,
             self.mae.mask_ratio,
-            step_seed(self.cfg.seed, step, TAG_MASK),
+            step_seed(self.cfg.seed, step, replica_tag(TAG_MASK, self.rank)),
         );
         StepOutput {
             loss: model.loss(x, &plan).0,
             samples: batch.batch_size,
             counters: Counters::new(),
         }
+    }
+
+    fn set_replica(&mut self, rank: usize, device: &Device) -> Result<(), TrainError> {
+        (self.rank, self.device) = (rank, device.clone());
+        Ok(())
     }
 
     fn end_epoch(
@@ -147,6 +154,7 @@ pub fn train_operators(
         cfg,
         test,
         device,
+        rank: 0,
     };
     let (model, _) = run_epochs(cfg, &loader, model, dir, resume, observer, &mut task)?;
     Ok(model)

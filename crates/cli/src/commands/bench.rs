@@ -339,6 +339,7 @@ fn mae_step(a: MaeStepArgs) -> anyhow::Result<()> {
             workers: 1,
             max_steps: None,
             stop_after: None,
+            replicas: Vec::new(),
         },
         eval_images: 0,
     };

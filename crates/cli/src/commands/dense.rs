@@ -249,6 +249,7 @@ fn fresh_run(task: DenseTask, a: &TrainArgs) -> anyhow::Result<DenseRun> {
                 workers: a.folder.workers,
                 max_steps: a.max_steps,
                 stop_after: None,
+                replicas: Vec::new(),
             },
             layer_decay: a.layer_decay,
             drop_path: a.drop_path,

@@ -271,6 +271,7 @@ fn fresh_run(a: &TrainArgs) -> anyhow::Result<GenerateRun> {
                 workers: a.folder.workers,
                 max_steps: a.max_steps,
                 stop_after: None,
+                replicas: Vec::new(),
             },
             schedule: a.schedule,
             timesteps: a.timesteps,

@@ -20,7 +20,8 @@ use std::sync::OnceLock;
 use anyhow::Context;
 use burn::prelude::*;
 
-/// The device `--device` chose, set once by [`select_device`].
+/// The device `--device` (or the first of `--devices`) chose, set once by [`select_device`]
+/// or [`select_replicas`].
 static CHOSEN: OnceLock<Device> = OnceLock::new();
 
 /// The compute device: the one `--device` names, else the first enabled backend (CUDA/libtorch
@@ -38,6 +39,15 @@ pub enum DeviceChoice {
     Cpu,
     /// CUDA device N (`cuda` is `cuda:0`).
     Cuda(usize),
+}
+
+impl std::fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceChoice::Cpu => write!(f, "cpu"),
+            DeviceChoice::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
 }
 
 /// Parses `--device`: `cpu`, `cuda` or `cuda:N`.
@@ -65,6 +75,33 @@ pub fn select_device(choice: Option<DeviceChoice>) -> anyhow::Result<()> {
     CHOSEN
         .set(device)
         .map_err(|_| anyhow::anyhow!("the device was chosen twice"))
+}
+
+/// The autodiff devices of a data-parallel run's replicas from `--devices` (none when not
+/// given), each checked as `--device` is; the first becomes the command's device
+/// ([`device`]), so it must agree with `--device` when both are given.
+pub fn select_replicas(choices: &[DeviceChoice]) -> anyhow::Result<Vec<Device>> {
+    let Some(first) = choices.first() else {
+        return Ok(Vec::new());
+    };
+    let devices = choices
+        .iter()
+        .map(|c| match c {
+            DeviceChoice::Cpu => Ok(Device::flex()),
+            DeviceChoice::Cuda(n) => cuda_device(*n),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    match CHOSEN.get() {
+        Some(chosen) if *chosen != devices[0] => anyhow::bail!(
+            "--device and --devices disagree: the first of --devices ({first}) is the run's \
+             device; drop --device"
+        ),
+        Some(_) => {}
+        None => {
+            let _ = CHOSEN.set(devices[0].clone());
+        }
+    }
+    Ok(devices.into_iter().map(Device::autodiff).collect())
 }
 
 #[cfg(feature = "cuda")]
@@ -217,13 +254,14 @@ pub fn flags_given(cli: &clap::Command, matches: &clap::ArgMatches) -> Vec<Strin
 }
 
 /// Flags that still apply with `--resume` (every other setting comes from the run file).
-const RESUME_FLAGS: [&str; 6] = [
+const RESUME_FLAGS: [&str; 7] = [
     "--out",
     "--resume",
     "--json",
     "--workers",
     "--stop-after",
     "--device",
+    "--devices",
 ];
 
 /// With `--resume`, refuses flags that the run file overrides instead of ignoring them.
@@ -235,10 +273,16 @@ pub fn refuse_flags_ignored_on_resume(given: &[String], run_file: &Path) -> anyh
         .collect();
     if !ignored.is_empty() {
         anyhow::bail!(
-            "--resume takes every setting from {} and would ignore {}: drop {} (only --out, --json and --workers apply to a resumed run), or start a new run with another --out",
+            "--resume takes every setting from {} and would ignore {}: drop {} (only {} apply to a resumed run), or start a new run with another --out",
             run_file.display(),
             ignored.join(", "),
-            if ignored.len() == 1 { "it" } else { "them" }
+            if ignored.len() == 1 { "it" } else { "them" },
+            RESUME_FLAGS
+                .iter()
+                .filter(|f| **f != "--resume")
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     Ok(())

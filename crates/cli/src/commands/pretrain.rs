@@ -228,6 +228,7 @@ fn fresh(a: &Args, chans: usize, img: sweet_vit::ImgSize) -> anyhow::Result<Pret
             workers: a.folder.workers,
             max_steps: None,
             stop_after: None,
+            replicas: Vec::new(),
         },
         eval_images: a.eval_images,
     };

@@ -187,6 +187,7 @@ pub fn new_run(
             workers: c.folder.workers,
             max_steps: c.max_steps,
             stop_after: None,
+            replicas: Vec::new(),
         },
         label_smoothing: c.label_smoothing,
         pad_crop: c.pad_crop,

@@ -230,6 +230,7 @@ fn scaler_config(
             workers: s.workers,
             max_steps: Some(s.steps),
             stop_after: None,
+            replicas: Vec::new(),
         },
         eval_images: s.eval_images,
     }

@@ -70,6 +70,7 @@ pub fn config(generator: GeneratorConfig) -> PretrainConfig {
             seed: 3,
             workers: 1,
             stop_after: None,
+            replicas: Vec::new(),
             max_steps: None,
         },
         eval_images: 4,
