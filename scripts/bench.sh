@@ -6,12 +6,13 @@
 #   ROUNDS=1 TASKS="step mae" scripts/bench.sh
 #   BASELINE=/path/to/older/sweet scripts/bench.sh   # also time an older build, same rounds
 #
-# Needs a Python with torch (PYTHON=..., default python3; `pip install torch` outside the repo)
-# and ../shared/bench/torch_vit_step.py (TORCH_BENCH=...). A benchmark, not a test: never in CI.
+# Needs a Python with torch (PYTHON=..., default python3; `pip install torch` outside the repo).
+# The PyTorch side is scripts/torch_step.py (TORCH_BENCH=... for another, e.g.
+# ../shared/bench/torch_vit_step.py, which it mirrors). A benchmark, not a test: never in CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-REF=${TORCH_BENCH:-../shared/bench/torch_vit_step.py}
+REF=${TORCH_BENCH:-scripts/torch_step.py}
 ROUNDS=${ROUNDS:-3}
 TASKS=${TASKS:-"step mae mae-dense predict compose"}
 THREADS=${THREADS:-2}

@@ -1,9 +1,11 @@
 """Loads a sweet model folder into timm (strict, no conversion) and compares its logits with
 `sweet predict` on the same random input.
 
-    python3 scripts/check_timm.py runs/mnist/model [--sweet target/release/sweet]
+    python3 scripts/check_timm.py runs/mnist/model [--sweet target/release/sweet] [--device cuda]
 
-Prints the max |logit difference| and exits non-zero above 1e-4. Needs torch, timm, safetensors.
+timm runs on the CPU; `--device` is passed to `sweet predict` (default: sweet's own, BURN_DEVICE
+or the build's first backend). Prints the max |logit difference| and exits non-zero above --tol
+(1e-4). Needs torch, timm, safetensors.
 """
 import argparse
 import json
@@ -22,6 +24,8 @@ def main():
     ap.add_argument("model")
     ap.add_argument("--sweet", default="target/release/sweet")
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--device", help="sweet's --device for predict: cpu, cuda or cuda:N")
+    ap.add_argument("--tol", type=float, default=1e-4)
     a = ap.parse_args()
     cfg = json.load(open(os.path.join(a.model, "config.json")))
     model = timm.create_model(cfg["architecture"], pretrained=False, num_classes=cfg["num_classes"],
@@ -35,12 +39,14 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         inp, out = os.path.join(d, "x.safetensors"), os.path.join(d, "y.safetensors")
         save_file({"images": x.contiguous()}, inp)
-        subprocess.run([a.sweet, "predict", "--model", a.model, "--input", inp, "--output", out, "--json"],
-                       check=True, stdout=subprocess.DEVNULL)
+        device = ["--device", a.device] if a.device else []
+        subprocess.run([a.sweet, *device, "predict", "--model", a.model, "--input", inp, "--output", out,
+                        "--json"], check=True, stdout=subprocess.DEVNULL)
         got = load_file(out)["logits"]
     diff = (got - ref).abs().max().item()
-    print(f"timm strict load: {missing}; logits {tuple(ref.shape)}; max |sweet - timm| = {diff:.3e}")
-    sys.exit(0 if diff < 1e-4 else 1)
+    where = f" (sweet on {a.device})" if a.device else ""
+    print(f"timm strict load: {missing}; logits {tuple(ref.shape)}; max |sweet - timm| = {diff:.3e}{where}")
+    sys.exit(0 if diff < a.tol else 1)
 
 
 if __name__ == "__main__":
