@@ -25,8 +25,8 @@
 #                (`sweet predict` on the device, timm on the CPU)
 #   parity       the same seeded training (few steps) on cpu and on the device: final train and
 #                test losses within 1e-3 relative
-#   data-parallel  `sweet --devices cuda:0 train` (and cuda:0,cuda:1 with 2 GPUs), when the build
-#                has --devices; the one-replica run must match the parity run's device losses
+#   data-parallel  `sweet train --devices cuda:0`, `--devices cuda:0,cuda:0` (two replicas on one
+#                GPU) and cuda:0,cuda:1 with 2 GPUs; each must match the parity run's device losses
 #   bench-vits-* the same benchmarks at ViT-S (depth 12, width 384, 6 heads, 224 px, patch 16,
 #                batch 128; mae-step with --rank1 48), 3 warm-up and 10 timed steps
 # Writes $OUT/gpu-check.log (everything), $OUT/bench.tsv and $OUT/runs/ (small JSON files).
@@ -364,33 +364,31 @@ stage_data_parallel() {
         skip "this build has no --devices"
         return 3
     fi
-    if [ "$DEVICE" = cpu ]; then
-        skip "dry run on the CPU: --devices takes CUDA devices"
-        return 3
-    fi
-    local rc=0 field
-    # shellcheck disable=SC2086
-    lim 90 "$SWEET" --devices cuda:0 train $DATA $PARITY --epochs 1 --seed 7 --workers 2 \
-        --out "$WORK/dp-1" || return 1
-    keep_run dp-1 "$WORK/dp-1"
-    if [ -s "$WORK/parity-device/metrics.jsonl" ]; then
-        for field in train_loss test_loss; do
-            rel_check "$field one replica vs --device $DEVICE" "$(last_metric "$WORK/dp-1/metrics.jsonl" $field)" \
-                "$(last_metric "$WORK/parity-device/metrics.jsonl" $field)" || rc=1
-        done
-    else
-        echo "no parity run on $DEVICE to compare the one-replica run with"
-    fi
-    if [ "${GPUS:-0}" -ge 2 ]; then
+    local rc=0 field one=$DEVICE
+    [ "$DEVICE" = cuda ] && one=cuda:0
+    # one replica (the same code path as several), two replicas on one device (each on half
+    # of every batch, gradients averaged), and with two GPUs one replica on each: every one
+    # must follow the parity run on the device (same global batch, no drop path)
+    local runs=("dp-1:$one" "dp-2-same:$one,$one")
+    [ "${GPUS:-0}" -ge 2 ] && [ "$DEVICE" != cpu ] && runs+=("dp-2-gpus:cuda:0,cuda:1")
+    local run name devices
+    for run in "${runs[@]}"; do
+        name=${run%%:*}; devices=${run#*:}
         # shellcheck disable=SC2086
-        lim 90 "$SWEET" --devices cuda:0,cuda:1 train $DATA $PARITY --epochs 1 --seed 7 --workers 2 \
-            --out "$WORK/dp-2" || return 1
-        keep_run dp-2 "$WORK/dp-2"
-        echo "two replicas: train_loss $(last_metric "$WORK/dp-2/metrics.jsonl" train_loss)," \
-            "test_loss $(last_metric "$WORK/dp-2/metrics.jsonl" test_loss)"
-    else
-        echo "one GPU: the two-replica run needs two"
-    fi
+        lim 90 "$SWEET" train --devices "$devices" $DATA $PARITY --epochs 1 --seed 7 --workers 2 \
+            --out "$WORK/$name" || { rc=1; continue; }
+        keep_run "$name" "$WORK/$name"
+        if [ -s "$WORK/parity-device/metrics.jsonl" ]; then
+            for field in train_loss test_loss; do
+                rel_check "$field --devices $devices vs --device $DEVICE" \
+                    "$(last_metric "$WORK/$name/metrics.jsonl" $field)" \
+                    "$(last_metric "$WORK/parity-device/metrics.jsonl" $field)" || rc=1
+            done
+        else
+            echo "no parity run on $DEVICE to compare --devices $devices with"
+        fi
+    done
+    [ "${GPUS:-0}" -ge 2 ] || echo "one GPU: the run with a replica on each of two GPUs needs two"
     return $rc
 }
 
