@@ -1,7 +1,7 @@
 //! End-to-end tests of the real `sweet` binary on tiny generated datasets in temp folders.
 
 mod common;
-use common::{sweet, sweet_json, tensors};
+use common::{sweet, sweet_json, tensors, TINY};
 use safetensors::SafeTensors;
 
 use std::path::{Path, PathBuf};
@@ -37,25 +37,6 @@ fn tiny_mnist(dir: &Path) -> PathBuf {
     sweet_data::write_idx(&toy(80, 2), &data, "t10k", false).unwrap();
     data
 }
-
-const TINY: &[&str] = &[
-    "--depth",
-    "2",
-    "--width",
-    "32",
-    "--heads",
-    "2",
-    "--patch",
-    "4",
-    "--batch-size",
-    "16",
-    "--lr",
-    "3e-3",
-    "--warmup-epochs",
-    "0.5",
-    "--workers",
-    "2",
-];
 
 fn train_args<'a>(data: &'a str, out: &'a str, epochs: &'a str) -> Vec<&'a str> {
     let mut a = vec![

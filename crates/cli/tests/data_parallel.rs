@@ -2,7 +2,7 @@
 //! device CI has) follows the one-device run, resumes exactly, and refuses what it cannot do.
 
 mod common;
-use common::{idx_images, judge, sweet, tensors};
+use common::{idx_images, judge, pretrain_args, sweet, tensors, TINY};
 
 use std::path::Path;
 
@@ -14,29 +14,14 @@ fn train(data: &str, out: &Path, extra: &[&str]) -> String {
         "mnist",
         "--data-dir",
         data,
-        "--depth",
-        "2",
-        "--width",
-        "32",
-        "--heads",
-        "2",
-        "--patch",
-        "4",
         "--epochs",
         "2",
-        "--batch-size",
-        "16",
-        "--lr",
-        "1e-3",
-        "--warmup-epochs",
-        "0.5",
         "--grad-clip",
         "1.0",
-        "--workers",
-        "1",
         "--out",
         out.to_str().unwrap(),
     ];
+    args.extend_from_slice(TINY);
     args.extend_from_slice(extra);
     let o = sweet(&args);
     let err = String::from_utf8_lossy(&o.stderr).to_string();
@@ -155,41 +140,9 @@ fn pretraining_and_generation_run_data_parallel() {
     let dir = tempfile::tempdir().unwrap();
     let data = idx_images(dir.path(), 64, 32);
     let out = dir.path().join("pre");
-    let o = sweet(&[
-        "pretrain",
-        "--data",
-        "mnist",
-        "--data-dir",
-        &data,
-        "--depth",
-        "2",
-        "--width",
-        "32",
-        "--heads",
-        "2",
-        "--patch",
-        "4",
-        "--rank1",
-        "8",
-        "--sws",
-        "nested",
-        "--decoder-width",
-        "16",
-        "--decoder-depth",
-        "1",
-        "--decoder-heads",
-        "2",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "16",
-        "--eval-images",
-        "16",
-        "--devices",
-        "cpu,cpu",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let mut args = pretrain_args(&data, out.to_str().unwrap(), "2", "nested");
+    args.extend(["--devices", "cpu,cpu"]);
+    let o = sweet(&args);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("data-parallel: 2 replicas"), "{err}");

@@ -1,7 +1,7 @@
 //! End-to-end tests of `sweet pretrain` on a tiny generated dataset.
 
 mod common;
-use common::{sweet_json, tensors};
+use common::{pretrain_args, sweet_json, tensors};
 
 use std::path::Path;
 
@@ -21,52 +21,13 @@ fn data(dir: &Path, relabel: Option<u32>) -> String {
     d.to_str().unwrap().to_string()
 }
 
-fn args<'a>(data: &'a str, out: &'a str, epochs: &'a str, sws: &'a str) -> Vec<&'a str> {
-    vec![
-        "pretrain",
-        "--data",
-        "mnist",
-        "--data-dir",
-        data,
-        "--depth",
-        "2",
-        "--width",
-        "32",
-        "--heads",
-        "2",
-        "--patch",
-        "4",
-        "--rank1",
-        "8",
-        "--sws",
-        sws,
-        "--decoder-width",
-        "16",
-        "--decoder-depth",
-        "1",
-        "--decoder-heads",
-        "2",
-        "--epochs",
-        epochs,
-        "--batch-size",
-        "32",
-        "--base-lr",
-        "1e-3",
-        "--eval-images",
-        "32",
-        "--out",
-        out,
-        "--json",
-    ]
-}
-
 #[test]
 fn pretrain_writes_template_metrics_and_pictures_for_every_sws_mode() {
     let dir = tempfile::tempdir().unwrap();
     let d = data(dir.path(), None);
     for sws in ["nested", "fibre", "channels", "off"] {
         let out = dir.path().join(sws);
-        let r = sweet_json(&args(&d, out.to_str().unwrap(), "2", sws));
+        let r = sweet_json(&pretrain_args(&d, out.to_str().unwrap(), "2", sws));
         assert_eq!(r["epochs_run"], 2, "{sws}");
         let t = tensors(&out.join("template.safetensors"));
         let keys: Vec<&str> = t.iter().map(|x| x.0.as_str()).collect();
@@ -107,15 +68,15 @@ fn pretrain_never_uses_labels_and_resumes_exactly() {
         dir.path().join("rb"),
         dir.path().join("rc"),
     );
-    sweet_json(&args(&d1, a.to_str().unwrap(), "2", "nested"));
+    sweet_json(&pretrain_args(&d1, a.to_str().unwrap(), "2", "nested"));
     // same images, every label changed: the same template
-    sweet_json(&args(&d2, b.to_str().unwrap(), "2", "nested"));
+    sweet_json(&pretrain_args(&d2, b.to_str().unwrap(), "2", "nested"));
     assert_eq!(
         tensors(&a.join("template.safetensors")),
         tensors(&b.join("template.safetensors"))
     );
     // killed after one epoch, then resumed: the same template as the uninterrupted run
-    let mut first = args(&d1, c.to_str().unwrap(), "2", "nested");
+    let mut first = pretrain_args(&d1, c.to_str().unwrap(), "2", "nested");
     first.extend_from_slice(&["--stop-after", "1"]);
     sweet_json(&first);
     sweet_json(&[
@@ -136,7 +97,7 @@ fn dense_pretraining_writes_a_timm_encoder() {
     let dir = tempfile::tempdir().unwrap();
     let d = data(dir.path(), None);
     let out = dir.path().join("dense");
-    let mut a = args(&d, out.to_str().unwrap(), "1", "off");
+    let mut a = pretrain_args(&d, out.to_str().unwrap(), "1", "off");
     a.push("--dense");
     sweet_json(&a);
     let cfg: Value =

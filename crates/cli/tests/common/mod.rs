@@ -99,3 +99,69 @@ pub fn judge(dir: &Path, data: &str) -> String {
     sweet_json(&args);
     out.join("model").to_str().unwrap().to_string()
 }
+
+/// `sweet pretrain` of a (2, 32) templated ViT with a 1-block decoder on `data` into `out`,
+/// `epochs` epochs of batch 32 under SWS mode `sws`, `--json`.
+pub fn pretrain_args<'a>(
+    data: &'a str,
+    out: &'a str,
+    epochs: &'a str,
+    sws: &'a str,
+) -> Vec<&'a str> {
+    vec![
+        "pretrain",
+        "--data",
+        "mnist",
+        "--data-dir",
+        data,
+        "--depth",
+        "2",
+        "--width",
+        "32",
+        "--heads",
+        "2",
+        "--patch",
+        "4",
+        "--rank1",
+        "8",
+        "--sws",
+        sws,
+        "--decoder-width",
+        "16",
+        "--decoder-depth",
+        "1",
+        "--decoder-heads",
+        "2",
+        "--epochs",
+        epochs,
+        "--batch-size",
+        "32",
+        "--base-lr",
+        "1e-3",
+        "--eval-images",
+        "32",
+        "--out",
+        out,
+        "--json",
+    ]
+}
+
+/// The flags of a tiny `sweet train`: a (2, 32) ViT, patch 4, batch 16.
+pub const TINY: &[&str] = &[
+    "--depth",
+    "2",
+    "--width",
+    "32",
+    "--heads",
+    "2",
+    "--patch",
+    "4",
+    "--batch-size",
+    "16",
+    "--lr",
+    "3e-3",
+    "--warmup-epochs",
+    "0.5",
+    "--workers",
+    "2",
+];
