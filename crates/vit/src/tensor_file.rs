@@ -103,11 +103,28 @@ pub fn write(
         })
         .collect();
     let meta: HashMap<String, String> = metadata.clone().into_iter().collect();
-    let data = safetensors::serialize(views, &Some(meta)).map_err(|e| TensorFileError::Parse {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let mut data =
+        safetensors::serialize(views, &Some(meta)).map_err(|e| TensorFileError::Parse {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    sort_header(&mut data);
     atomic_write(path, &data)
+}
+
+/// Rewrites the JSON header of serialized safetensors `data` with its keys in sorted order,
+/// so that the same tensors and metadata always give the same bytes (safetensors writes its
+/// metadata from a `HashMap`, in an order that changes from one write to the next). The
+/// header keeps its length: the same keys and values, reordered, padded with the same spaces.
+fn sort_header(data: &mut [u8]) {
+    let n = u64::from_le_bytes(data[..8].try_into().expect("8-byte length")) as usize;
+    let header = &data[8..8 + n];
+    let value: serde_json::Value = serde_json::from_slice(header).expect("safetensors wrote JSON");
+    // serde_json's map is a BTreeMap: serialized with sorted keys at every level
+    let sorted = serde_json::to_vec(&value).expect("JSON serializes");
+    debug_assert!(sorted.len() <= n, "a reordered header is no longer");
+    data[8..8 + sorted.len()].copy_from_slice(&sorted);
+    data[8 + sorted.len()..8 + n].fill(b' ');
 }
 
 /// Named tensors and metadata of one file.
