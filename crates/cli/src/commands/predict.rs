@@ -1,13 +1,14 @@
 //! `sweet predict`: logits for images.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use burn::prelude::*;
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, SafeTensors};
 use serde_json::json;
 use sweet_vit::checkpoint;
+use sweet_vit::names::HostTensor;
 
 /// Compute logits with a model folder.
 ///
@@ -129,14 +130,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         );
     }
     let k = logits.len() / n.max(1);
-    let bytes: Vec<u8> = logits.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let view = TensorView::new(Dtype::F32, vec![n, k], &bytes)?;
-    let meta = HashMap::from([
+    let meta = BTreeMap::from([
         ("inputs".to_string(), serde_json::to_string(&names)?),
         ("format".to_string(), "sweet.logits".to_string()),
     ]);
-    let data = safetensors::serialize(vec![("logits".to_string(), view)], &Some(meta))?;
-    sweet_vit::tensor_file::atomic_write(&a.output, &data)?;
+    let tensor = HostTensor {
+        shape: vec![n, k],
+        values: logits.clone(),
+    };
+    sweet_vit::tensor_file::write(&a.output, &[("logits".to_string(), tensor)], &meta)?;
     let top1: Vec<usize> = logits
         .chunks(k)
         .map(|r| {
