@@ -4,6 +4,7 @@
 
 mod commands;
 mod data_args;
+mod loop_args;
 mod progress;
 mod run_folder;
 

@@ -12,12 +12,11 @@ use sweet_dense::infer::{detect, evaluate, segment};
 use sweet_dense::run::{run_dense, DenseData, DenseRun};
 use sweet_dense::train::DenseTrainConfig;
 use sweet_dense::DenseTask;
-use sweet_train::adamw::AdamWConfig;
-use sweet_train::LoopConfig;
 use sweet_vit::checkpoint::encoder_config;
 use sweet_vit::checkpoint::read_config;
 use sweet_vit::{ImgSize, VitConfig};
 
+use crate::loop_args::LoopArgs;
 use crate::progress::Bars;
 use crate::run_folder::RunFolderArgs;
 
@@ -77,22 +76,8 @@ pub struct TrainArgs {
     /// Hidden width of the head's MLP (default: the backbone's width).
     #[arg(long)]
     pub head_hidden: Option<usize>,
-    #[arg(long, default_value_t = 20)]
-    pub epochs: usize,
-    #[arg(long, default_value_t = 32, value_parser = super::at_least_one)]
-    pub batch_size: usize,
-    /// Peak learning rate (after warm-up, then half-cycle cosine to --min-lr).
-    #[arg(long, default_value_t = 5e-4)]
-    pub lr: f64,
-    #[arg(long, default_value_t = 1e-6)]
-    pub min_lr: f64,
-    #[arg(long, default_value_t = 1.0)]
-    pub warmup_epochs: f64,
-    #[arg(long, default_value_t = 0.05)]
-    pub weight_decay: f64,
-    /// Clip the global L2 norm of all gradients to this value.
-    #[arg(long, default_value_t = 1.0)]
-    pub grad_clip: f64,
+    #[command(flatten)]
+    pub loop_args: LoopArgs,
     /// Layer-wise lr decay of the backbone in (0, 1] (0.75 for pre-trained backbones); the
     /// head learns at the full lr. Default: off.
     #[arg(long)]
@@ -234,23 +219,7 @@ fn fresh_run(task: DenseTask, a: &TrainArgs) -> anyhow::Result<DenseRun> {
         backbone,
         head,
         train: DenseTrainConfig {
-            run: LoopConfig {
-                epochs: a.epochs,
-                batch_size: a.batch_size,
-                lr: a.lr,
-                min_lr: a.min_lr,
-                warmup_epochs: a.warmup_epochs,
-                optimizer: AdamWConfig {
-                    weight_decay: a.weight_decay,
-                    grad_clip: Some(a.grad_clip),
-                    ..AdamWConfig::default()
-                },
-                seed: a.folder.seed,
-                workers: a.folder.workers,
-                max_steps: a.max_steps,
-                stop_after: None,
-                replicas: Vec::new(),
-            },
+            run: a.loop_args.loop_config(a.max_steps, &a.folder),
             layer_decay: a.layer_decay,
             drop_path: a.drop_path,
             eval_images: a.eval_images,

@@ -15,12 +15,11 @@ use sweet_generate::run::{run_generate, write_class_grid, GenerateRun};
 use sweet_generate::sampler::SamplerConfig;
 use sweet_generate::schedule::BetaSchedule;
 use sweet_generate::train::{EvalConfig, GenerateTrainConfig};
-use sweet_train::adamw::AdamWConfig;
-use sweet_train::LoopConfig;
 use sweet_vit::checkpoint::{encoder_config, read_config};
 use sweet_vit::{ImgSize, VitConfig};
 
 use crate::data_args::DataArgs;
+use crate::loop_args::LoopArgs;
 use crate::progress::Bars;
 use crate::run_folder::RunFolderArgs;
 
@@ -82,6 +81,15 @@ impl SamplerArgs {
 ///
 /// A killed run continues with `--resume --out RUN`.
 #[derive(clap::Args, Debug)]
+// The loop flags' defaults (and --weight-decay's help) that differ from `detect|segment train`'s,
+// written as `--help` prints them.
+#[command(
+    mut_arg("batch_size", |a| a.default_value("128")),
+    mut_arg("min_lr", |a| a.default_value("0.00001")),
+    mut_arg("weight_decay", |a| a
+        .default_value("0")
+        .help("AdamW weight decay (DiT trains with none)")),
+)]
 pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
@@ -107,23 +115,8 @@ pub struct TrainArgs {
     /// The classifier model folder that scores samples.
     #[arg(long, default_value = "models/mnist-judge")]
     pub judge: PathBuf,
-    #[arg(long, default_value_t = 20)]
-    pub epochs: usize,
-    #[arg(long, default_value_t = 128, value_parser = super::at_least_one)]
-    pub batch_size: usize,
-    /// Peak learning rate (after warm-up, then half-cycle cosine to --min-lr).
-    #[arg(long, default_value_t = 5e-4)]
-    pub lr: f64,
-    #[arg(long, default_value_t = 1e-5)]
-    pub min_lr: f64,
-    #[arg(long, default_value_t = 1.0)]
-    pub warmup_epochs: f64,
-    /// AdamW weight decay (DiT trains with none).
-    #[arg(long, default_value_t = 0.0)]
-    pub weight_decay: f64,
-    /// Clip the global L2 norm of all gradients to this value.
-    #[arg(long, default_value_t = 1.0)]
-    pub grad_clip: f64,
+    #[command(flatten)]
+    pub loop_args: LoopArgs,
     /// Noise schedule: cosine or linear.
     #[arg(long, default_value = "cosine", value_parser = BetaSchedule::parse)]
     pub schedule: BetaSchedule,
@@ -256,23 +249,7 @@ fn fresh_run(a: &TrainArgs) -> anyhow::Result<GenerateRun> {
         },
         judge: a.judge.clone(),
         train: GenerateTrainConfig {
-            run: LoopConfig {
-                epochs: a.epochs,
-                batch_size: a.batch_size,
-                lr: a.lr,
-                min_lr: a.min_lr,
-                warmup_epochs: a.warmup_epochs,
-                optimizer: AdamWConfig {
-                    weight_decay: a.weight_decay,
-                    grad_clip: Some(a.grad_clip),
-                    ..AdamWConfig::default()
-                },
-                seed: a.folder.seed,
-                workers: a.folder.workers,
-                max_steps: a.max_steps,
-                stop_after: None,
-                replicas: Vec::new(),
-            },
+            run: a.loop_args.loop_config(a.max_steps, &a.folder),
             schedule: a.schedule,
             timesteps: a.timesteps,
             label_dropout: a.label_dropout,
