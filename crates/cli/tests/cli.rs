@@ -420,18 +420,20 @@ fn every_command_help_shows_a_runnable_example() {
         let out = sweet(&args);
         assert!(out.status.success(), "sweet {args:?} failed");
         let help = String::from_utf8_lossy(&out.stdout);
+        let run = format!("sweet {}", cmd.join(" "));
+        // (`detect train` and `segment train` share one help text with an example of each)
         let example = help
             .lines()
-            .find(|l| l.contains("Example"))
-            .unwrap_or_else(|| panic!("`sweet {}` --help has no example:\n{help}", cmd.join(" ")));
-        assert!(
-            example.contains(&format!("sweet {}", cmd.join(" "))),
-            "the example of `sweet {}` runs another command: {example}",
-            cmd.join(" ")
-        );
+            .find(|l| l.contains("Example") && l.contains(&run))
+            .unwrap_or_else(|| panic!("`{run}` --help has no example of itself:\n{help}"));
         assert!(
             !example.contains(" \\ "),
             "example split by a line continuation: {example}"
+        );
+        let (_, rest) = example.split_once(&run).expect("found above");
+        assert!(
+            !rest.contains("sweet "),
+            "two commands joined on the example line: {example}"
         );
     }
 }

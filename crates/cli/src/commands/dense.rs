@@ -42,9 +42,12 @@ pub enum Dense {
 /// --depth / --width / --heads. RUN/model holds the backbone as a timm folder (num_classes 0)
 /// with head.safetensors and dense.json.
 ///
-/// Example, on the canvases `sweet data canvas --out data/canvas --train 5000 --test 1000`
-/// writes, a detector from a `sweet init` folder and a segmenter from a random (4, 64) ViT:
+/// On the canvases `sweet data canvas --out data/canvas --train 5000 --test 1000` writes:
+///
+/// Example, a detector from a `sweet init` folder:
 ///   sweet detect train --model runs/init-8x128 --data-dir data/canvas --epochs 20 --layer-decay 0.75 --out runs/detect
+///
+/// Example, a segmenter from a random (4, 64) ViT:
 ///   sweet segment train --data-dir data/canvas --depth 4 --width 64 --heads 2 --epochs 20 --out runs/segment
 ///
 /// A killed run continues with `--resume --out RUN`.
@@ -98,8 +101,9 @@ pub struct TrainArgs {
 /// Score a dense model folder (RUN/model of `sweet detect|segment train`) on a data split:
 /// COCO AP (detect) or mIoU (segment).
 ///
-/// Example: sweet detect eval --model runs/detect/model --data-dir data/canvas (a segmenter:
-/// sweet segment eval --model runs/segment/model --data-dir data/canvas)
+/// Example, a detector: sweet detect eval --model runs/detect/model --data-dir data/canvas
+///
+/// Example, a segmenter: sweet segment eval --model runs/segment/model --data-dir data/canvas
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
     #[arg(long)]
@@ -124,7 +128,9 @@ pub struct EvalArgs {
 ///
 /// --input is one PNG/JPEG or a folder of them (converted to the model's channels and size).
 ///
-/// Example: sweet detect predict --model runs/detect/model --input data/canvas/test/images --limit 8 --out runs/detect/pictures (a segmenter: sweet segment predict --model runs/segment/model --input data/canvas/test/images --limit 8 --out runs/segment/pictures)
+/// Example, a detector: sweet detect predict --model runs/detect/model --input data/canvas/test/images --limit 8 --out runs/detect/pictures
+///
+/// Example, a segmenter: sweet segment predict --model runs/segment/model --input data/canvas/test/images --limit 8 --out runs/segment/pictures
 #[derive(clap::Args, Debug)]
 pub struct PredictArgs {
     #[arg(long)]
