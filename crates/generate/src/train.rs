@@ -175,9 +175,10 @@ pub struct GenerateTrained {
 }
 
 /// Trains `model` (on an autodiff device) on `set` (pixels mapped to [-1, 1] here) in the run
-/// folder `out` (resuming it with `resume`).
+/// folder `out` (resuming it with `resume`). `cfg` is valid: [`crate::run::run_generate`],
+/// the one caller, checks it before any data is read.
 #[allow(clippy::too_many_arguments)]
-pub fn train(
+pub(crate) fn train(
     cfg: &GenerateTrainConfig,
     dit: &DitConfig,
     model: Dit,
@@ -187,7 +188,6 @@ pub fn train(
     resume: bool,
     observer: &mut dyn Observer,
 ) -> Result<GenerateTrained, GenerateError> {
-    cfg.validate()?;
     let final_path = out.join(FINAL_FILE);
     if !resume && final_path.exists() {
         std::fs::remove_file(&final_path).map_err(|source| GenerateError::Io {
