@@ -84,7 +84,8 @@ fn main() {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // flags typed on the command line: --resume refuses those its run file overrides
     let given = commands::flags_given(&command, &matches);
-    let result = commands::select_device(cli.device).and_then(|()| match cli.command {
+    let replicas = given.iter().any(|f| f == "--devices");
+    let result = commands::select_device(cli.device, replicas).and_then(|()| match cli.command {
         Command::Train(a) => commands::train::run(a, &given),
         Command::Finetune(a) => commands::finetune::run(a, &given),
         Command::Pretrain(a) => commands::pretrain::run(a, &given),

@@ -65,9 +65,12 @@ pub fn parse_device(s: &str) -> Result<DeviceChoice, String> {
 }
 
 /// Sets the device of this invocation: `--device` when given (checked: a CUDA device must
-/// start), else `BURN_DEVICE` or the build's default ([`check_device`]).
-pub fn select_device(choice: Option<DeviceChoice>) -> anyhow::Result<()> {
+/// start), else `BURN_DEVICE` or the build's default ([`check_device`]); with `replicas`
+/// (`--devices` typed) and no `--device`, nothing here: the run folder takes the first of
+/// `--devices` ([`select_replicas`]), so a CPU run of a CUDA build does not probe the GPU.
+pub fn select_device(choice: Option<DeviceChoice>, replicas: bool) -> anyhow::Result<()> {
     let device = match choice {
+        None if replicas => return Ok(()),
         None => return check_device(),
         Some(DeviceChoice::Cpu) => Device::flex(),
         Some(DeviceChoice::Cuda(n)) => cuda_device(n)?,
