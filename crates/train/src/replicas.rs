@@ -6,8 +6,8 @@
 //! gradients over the replicas, and steps every replica's optimizer on those same averaged
 //! gradients (global-norm clipping therefore sees the reduced gradients), so the replicas stay
 //! equal; [`Replicas::check_equal`] verifies that at every epoch end. The first replica is what
-//! the loop evaluates, logs and checkpoints. With one device this is a single model and the
-//! step is exactly the single-device step.
+//! the loop evaluates, logs and checkpoints. With one device the same step runs with one
+//! replica: no split, no mean, the task never repointed.
 //!
 //! With every local batch of the same size and a loss that is a mean over samples, the averaged
 //! gradient is the gradient of the global batch: a run on R devices follows the one-device run
@@ -15,8 +15,9 @@
 //! diffusion noise), which each replica makes from its own stream ([`crate::step_seed::replica_tag`]).
 //!
 //! Why not burn's all-reduce: burn 0.22's `Tensor::set_distributed` + `DistributedContext`
-//! reduces gradients with NCCL on CUDA, but its CPU backend (Flex) has no collectives (they
-//! are `unimplemented!()`), so that path can be neither tested here nor run with CPU replicas.
+//! reduces gradients with NCCL on CUDA, but its CPU backend (Flex) implements no collective
+//! operation (burn-flex 0.22.1 keeps the trait's panicking defaults), so that path can be
+//! neither tested here nor run with CPU replicas.
 //! The mean here copies each gradient to the first device (`Tensor::to_device`), sums, and
 //! copies the mean back: correct on every backend, at the price of moving every gradient twice
 //! through the first device. All replicas are driven from one thread; on CUDA the devices
@@ -182,43 +183,30 @@ impl<M: Module> Replicas<M> {
         T::Batch: Split,
     {
         let r = self.count();
-        if r == 1 {
-            let StepOutput {
-                loss,
-                samples,
-                counters,
-            } = task.step(&self.models[0], batch, step);
-            let value = loss.clone().into_scalar::<f32>() as f64;
-            if !value.is_finite() {
-                return Err(value);
+        // With several replicas the task is pointed at each in turn; one replica is the task's
+        // own device, and a task that cannot run data-parallel still runs there.
+        let point_at = |task: &mut T, rank: usize| {
+            if r > 1 {
+                task.set_replica(rank, &self.devices[rank])
+                    .expect("prepare checked the task");
             }
-            let grads = loss.backward();
-            let model = self.models.pop().expect("one replica");
-            self.models.push(self.opts[0].step(model, &grads, lr).0);
-            return Ok(ReplicaStep {
-                loss: value,
-                samples,
-                counters,
-            });
-        }
+        };
         // forward on every device first, then read the losses: the devices run side by side
         let outputs: Vec<StepOutput> = batch
             .split(r)
             .into_iter()
             .enumerate()
             .map(|(rank, part)| {
-                task.set_replica(rank, &self.devices[rank])
-                    .expect("prepare checked the task");
+                point_at(task, rank);
                 task.step(&self.models[rank], part, step)
             })
             .collect();
-        task.set_replica(0, &self.devices[0])
-            .expect("prepare checked the task");
-        let values: Vec<f64> = outputs
+        point_at(task, 0);
+        let loss = outputs
             .iter()
             .map(|o| o.loss.clone().into_scalar::<f32>() as f64)
-            .collect();
-        let loss = values.iter().sum::<f64>() / r as f64;
+            .sum::<f64>()
+            / r as f64;
         if !loss.is_finite() {
             return Err(loss);
         }
@@ -231,15 +219,17 @@ impl<M: Module> Replicas<M> {
             }
             grads.push(gradients_by_key(model, &out.loss.backward()));
         }
-        let mut means = mean_over_replicas(grads, &self.devices).into_iter();
+        let means = if r == 1 {
+            grads
+        } else {
+            mean_over_replicas(grads, &self.devices)
+        };
         let models = std::mem::take(&mut self.models);
         self.models = models
             .into_iter()
             .zip(self.opts.iter_mut())
-            .map(|(model, opt)| {
-                let mean = means.next().expect("one mean per replica");
-                opt.step_by_key(model, mean, lr).0
-            })
+            .zip(means)
+            .map(|((model, opt), mean)| opt.step_by_key(model, mean, lr).0)
             .collect();
         Ok(ReplicaStep {
             loss,

@@ -72,8 +72,7 @@ pub fn select_device(choice: Option<DeviceChoice>, replicas: bool) -> anyhow::Re
     let device = match choice {
         None if replicas => return Ok(()),
         None => return check_device(),
-        Some(DeviceChoice::Cpu) => Device::flex(),
-        Some(DeviceChoice::Cuda(n)) => cuda_device(n)?,
+        Some(choice) => device_of(choice)?,
     };
     CHOSEN
         .set(device)
@@ -89,10 +88,7 @@ pub fn select_replicas(choices: &[DeviceChoice]) -> anyhow::Result<Vec<Device>> 
     };
     let devices = choices
         .iter()
-        .map(|c| match c {
-            DeviceChoice::Cpu => Ok(Device::flex()),
-            DeviceChoice::Cuda(n) => cuda_device(*n),
-        })
+        .map(|&c| device_of(c))
         .collect::<anyhow::Result<Vec<_>>>()?;
     match CHOSEN.get() {
         Some(chosen) if *chosen != devices[0] => anyhow::bail!(
@@ -105,6 +101,14 @@ pub fn select_replicas(choices: &[DeviceChoice]) -> anyhow::Result<Vec<Device>> 
         }
     }
     Ok(devices.into_iter().map(Device::autodiff).collect())
+}
+
+/// The device `choice` names, a CUDA one checked to start.
+fn device_of(choice: DeviceChoice) -> anyhow::Result<Device> {
+    match choice {
+        DeviceChoice::Cpu => Ok(Device::flex()),
+        DeviceChoice::Cuda(n) => cuda_device(n),
+    }
 }
 
 #[cfg(feature = "cuda")]
